@@ -1,0 +1,57 @@
+# Two commands do all set-up: `make book` and `make test`. Both create .venv when it is missing and skip
+# what is installed (the stamp file), so a second run starts working within seconds.
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.paperlib-installed
+MATHJAX := book/_mathjax/tex-chtml.js
+PROFILE ?= cpu
+DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data mathjax book test lint clean notebooks
+
+setup: $(STAMP) $(MATHJAX) data
+
+# torch first, pinned: a plain `torch` requirement would make pip fetch a multi-GB build from the index.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+mathjax: $(MATHJAX)
+$(MATHJAX):
+	npm install --silent --prefix .cache/mathjax --no-save --no-audit --no-fund mathjax@3
+	rm -rf book/_mathjax
+	cp -r .cache/mathjax/node_modules/mathjax/es5 book/_mathjax
+
+# Fashion-MNIST: $PAPERLIB_DATA, else Debian's package (installed here when root with apt), else torchvision.
+data:
+	@if [ -z "$$PAPERLIB_DATA" ] && [ ! -f $(DEBIAN_FMNIST) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"; \
+	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	  else \
+	    echo "note: Fashion-MNIST not found; set PAPERLIB_DATA or install dataset-fashion-mnist"; \
+	  fi; \
+	fi
+
+book: setup
+	$(PY) -m paperlib book --profile $(PROFILE)
+
+test: setup
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check paperlib tests conftest.py
+	$(VENV)/bin/ruff format --check paperlib tests conftest.py
+
+clean:
+	rm -rf book/_build book/chapters book/scorecard.md
+
+# Re-execute the committed notebooks in place under the smoke profile (their outputs are what nbval checks).
+notebooks: setup
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  PAPERLIB_QUIET=1 $(PY) -m papermill --cwd notebooks --no-progress-bar "$$nb" "$$nb" -p profile smoke \
+	  || exit 1; done

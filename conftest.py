@@ -1,0 +1,12 @@
+"""pytest set-up shared by the unit tests and nbval."""
+
+import os
+
+# Progress bars are noise in tests and in notebook outputs compared by nbval.
+os.environ.setdefault("PAPERLIB_QUIET", "1")
+
+
+def pytest_collectstart(collector):
+    """nbval: compare the plain-text outputs; HTML tables and stderr repeat them or vary by machine."""
+    if getattr(collector, "fspath", None) and collector.fspath.ext == ".ipynb":
+        collector.skip_compare += ("text/html", "application/javascript", "stderr")

@@ -1,0 +1,44 @@
+"""Command line: ``python -m paperlib claims --profile P`` and ``python -m paperlib book --profile P``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import claims
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_claims = sub.add_parser("claims", help="print the scorecard of the paper's claims")
+    p_claims.add_argument("--profile", default="cpu", choices=claims.PROFILES)
+    p_claims.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p_book = sub.add_parser("book", help="execute every notebook and build the HTML book")
+    p_book.add_argument("--profile", default="cpu", choices=claims.PROFILES)
+    p_book.add_argument("--out", type=Path, default=None, help="build into this folder instead of book/")
+    args = parser.parse_args(argv)
+
+    if args.command == "claims":
+        if args.markdown:
+            print(claims.scorecard_markdown(args.profile), end="")
+        else:
+            import pandas as pd
+
+            with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+                print(claims.scorecard(args.profile).drop(columns="claim").to_string(index=False))
+        return 0
+    from .book import BookError, build
+
+    try:
+        index = build(args.profile, args.out)
+    except BookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"book built: {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Execute every chapter notebook with papermill under a profile and compile the Jupyter Book.
+
+``build(profile)`` is what ``make book`` runs. A failing notebook stops the build with a ``BookError`` that
+names the notebook and the cell; Sphinx warnings are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import claims
+from .storage import REPO_ROOT, atomic_write_text
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+BOOK = REPO_ROOT / "book"
+_SOURCES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "references.bib", "_mathjax")
+
+
+class BookError(RuntimeError):
+    """A chapter or the HTML build failed; the message says which and where."""
+
+
+def chapters() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(notebook: Path, out: Path, profile: str) -> float:
+    """Run one notebook under ``profile`` into ``out``; returns the wall time in seconds."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(out),
+            parameters={"profile": profile},
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+            kernel_name="python3",
+        )
+    except PapermillExecutionError as err:
+        raise BookError(
+            f"notebook {notebook.name} failed in cell {err.exec_count} (code cell index {err.cell_index}): "
+            f"{err.ename}: {err.evalue}. The partly executed copy is {out}"
+        ) from err
+    return time.perf_counter() - start
+
+
+def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
+    """Execute all chapters into ``out_dir/chapters``, write the scorecard, build HTML; return index.html."""
+    if profile not in claims.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(claims.PROFILES)}")
+    out_dir = Path(out_dir or BOOK).resolve()
+    if out_dir != BOOK.resolve():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in _SOURCES:
+            src = BOOK / name
+            if src.is_dir():
+                shutil.copytree(src, out_dir / name, dirs_exist_ok=True)
+            elif src.exists():
+                shutil.copy2(src, out_dir / name)
+    if not (out_dir / "_mathjax" / "tex-chtml.js").exists():
+        raise BookError("MathJax is missing from book/_mathjax; run `make mathjax` (npm install mathjax@3)")
+    (out_dir / "chapters").mkdir(exist_ok=True)
+    os.environ.setdefault("PAPERLIB_QUIET", "1")  # progress bars are noise in a rendered page
+    for nb in chapters():
+        seconds = execute(nb, out_dir / "chapters" / nb.name, profile)
+        print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
+    atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
+    cmd = [
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        str(out_dir),
+        "--warningiserror",
+        "--keep-going",
+        "--quiet",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BookError(f"jupyter-book build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return out_dir / "_build" / "html" / "index.html"
+
+
+def _scorecard_page(profile: str) -> str:
+    counts = claims.scorecard(profile).verdict.value_counts().to_dict()
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    return (
+        "# Scorecard\n\n"
+        f"Every claim of the paper with its verdict in this build (profile **{profile}**: {summary}).\n"
+        "A verdict comes from the statistic and threshold written in the chapter before the run; `not run` "
+        "means no chapter of this build has tested the claim yet. Rebuild it from the shell with "
+        f"`python -m paperlib claims --profile {profile}`.\n\n" + claims.scorecard_markdown(profile)
+    )

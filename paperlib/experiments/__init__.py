@@ -1,0 +1,1 @@
+"""Experiment procedures built from the metrics, theory, models and trainers."""
