@@ -1,4 +1,9 @@
-"""Command line: ``python -m paperlib claims --profile P`` and ``python -m paperlib book --profile P``."""
+"""Command line.
+
+``python -m paperlib run EXPERIMENT --profile P [--set key=value ...]``  train (or fetch) an experiment's runs
+``python -m paperlib claims --profile P``                              print the scorecard
+``python -m paperlib book --profile P``                                execute the notebooks, build the book
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import sys
 from pathlib import Path
 
 from . import claims
+
+RUNNABLE = ("dynamics", "label_smoothing")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +25,28 @@ def main(argv: list[str] | None = None) -> int:
     p_book = sub.add_parser("book", help="execute every notebook and build the HTML book")
     p_book.add_argument("--profile", default="cpu", choices=claims.PROFILES)
     p_book.add_argument("--out", type=Path, default=None, help="build into this folder instead of book/")
+    p_run = sub.add_parser("run", help="train an experiment's runs (cached in the run store, resumable)")
+    p_run.add_argument("experiment", choices=RUNNABLE)
+    p_run.add_argument("--profile", default="cpu", choices=claims.PROFILES)
+    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+
+    if args.command == "run":
+        from . import configs
+        from .experiments import supervised
+
+        try:
+            overrides = configs.parse_overrides(args.overrides, args.experiment)
+            done = supervised.run_all(args.experiment, args.profile, **overrides)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for r in done:
+            last = supervised.curves(r).iloc[-1]
+            print(
+                f"{r.folder}  step {int(last.step)}  acc {last.acc:.4f}  MIR {last.mir:.4f}  HDR {last.hdr:.4f}"
+            )
+        return 0
 
     if args.command == "claims":
         if args.markdown:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .train.supervised import TrainConfig
+
 PROFILES = ("smoke", "cpu", "paper")
+LABEL_SMOOTHING = (0.0, 0.05, 0.1, 0.2, 0.3)  # the levels of Fig 5
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,27 @@ class NCTheory:
     batch_sizes: tuple[int, ...] = field(default=(16, 32, 64, 128, 256, 512, 1024))
 
 
+# Short CPU runs use PyTorch's BatchNorm momentum (0.1): USB's 0.001 is tuned for 2^20 steps, and with a few
+# thousand steps the running statistics would still lag the weights at every evaluation.
+_FMNIST = dict(dataset="fashion_mnist", model="wrn-10-1", bn_momentum=0.1)
+_SUPERVISED = {
+    "smoke": dict(_FMNIST, train_per_class=100, eval_per_class=50, steps=150, eval_every=25, ckpt_every=50),
+    "cpu": dict(_FMNIST, steps=6000, eval_every=500, ckpt_every=1000),
+    "paper": dict(dataset="cifar10", model="wrn-28-2", steps=2**20, eval_every=2**14, ckpt_every=2**14),
+}
+# The paper's second setting: CIFAR-100 with WRN-28-8 (same hyperparameters).
+_PAPER_CIFAR100 = dict(dataset="cifar100", model="wrn-28-8")
+
 _REGISTRY: dict[str, dict[str, dict]] = {
     "nc_theory": {
         "smoke": {},
         "cpu": dict(per_class=20, range_draws_per_kind=400, regression_draws=1000),
         "paper": dict(per_class=50, range_draws_per_kind=1000, regression_draws=2000),
     },
+    "dynamics": _SUPERVISED,
+    "label_smoothing": _SUPERVISED,
 }
-_CLASSES = {"nc_theory": NCTheory}
+_CLASSES = {"nc_theory": NCTheory, "dynamics": TrainConfig, "label_smoothing": TrainConfig}
 
 
 def experiments() -> tuple[str, ...]:
@@ -59,3 +75,36 @@ def get(experiment: str, profile: str, **overrides):
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown} for {experiment}; settings are {sorted(names)}")
     return cls(**{**_REGISTRY[experiment][profile], **overrides})
+
+
+def sweep(experiment: str, profile: str, **overrides) -> list:
+    """All configs an experiment runs: the paper profile adds CIFAR-100 / WRN-28-8 to the supervised
+    experiments, and label smoothing repeats each setting for every level in ``LABEL_SMOOTHING``."""
+    base = [get(experiment, profile, **overrides)]
+    if experiment in ("dynamics", "label_smoothing") and profile == "paper" and "dataset" not in overrides:
+        base.append(dataclasses.replace(base[0], **_PAPER_CIFAR100))
+    if experiment == "label_smoothing" and "label_smoothing" not in overrides:
+        return [dataclasses.replace(c, label_smoothing=eps) for c in base for eps in LABEL_SMOOTHING]
+    return base
+
+
+def parse_overrides(pairs: list[str], experiment: str) -> dict:
+    """``["steps=100", "lr=0.01"]`` -> typed overrides, checked against the experiment's settings."""
+    import json
+
+    if experiment not in _CLASSES:
+        raise ValueError(f"unknown experiment {experiment!r}; known: {', '.join(_CLASSES)}")
+    fields = {f.name: f for f in dataclasses.fields(_CLASSES[experiment])}
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        if key not in fields:
+            raise ValueError(f"unknown setting {key!r} for {experiment}; settings are {sorted(fields)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out

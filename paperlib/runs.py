@@ -1,0 +1,101 @@
+"""The run store: a config's hash names its folder; finished runs are returned without training; interrupted
+runs resume from their last checkpoint and end with the same numbers as an uninterrupted run.
+
+Layout of ``<runs>/<experiment>/<hash>/``: ``config.json``, ``metrics.csv`` (tidy rows step, split, metric,
+value), ``checkpoint.pt`` (model, optimizer, scheduler, every RNG state, the step, the rows so far) and
+``DONE``, written last. Every file is written atomically. Checkpoints are read with
+``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .storage import atomic_write_bytes, atomic_write_json, atomic_write_text, runs_root
+
+ROW_COLUMNS = ["step", "split", "metric", "value"]
+
+
+def config_dict(config: Any) -> dict:
+    """A dataclass config as a plain JSON-able dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_hash(experiment: str, config: Any) -> str:
+    """Twelve hex digits of the SHA-256 of the experiment name and the sorted config."""
+    blob = json.dumps({"experiment": experiment, "config": config_dict(config)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's folder in the store."""
+
+    experiment: str
+    config: Any
+
+    @property
+    def folder(self) -> Path:
+        return runs_root() / self.experiment / config_hash(self.experiment, self.config)
+
+    @property
+    def done(self) -> bool:
+        return (self.folder / "DONE").exists()
+
+    def metrics(self) -> pd.DataFrame:
+        """The tidy metric rows written so far."""
+        path = self.folder / "metrics.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=ROW_COLUMNS)
+
+    def load_checkpoint(self) -> dict | None:
+        path = self.folder / "checkpoint.pt"
+        if not path.exists():
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def save_checkpoint(self, state: dict, rows: list[tuple]) -> None:
+        """Checkpoint first, then the metrics it covers: a crash between the two leaves a consistent pair,
+        because a resume rewrites metrics.csv from the rows inside the checkpoint."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(
+            self.folder / "config.json", {"experiment": self.experiment, **config_dict(self.config)}
+        )
+        buf = io.BytesIO()
+        torch.save({**state, "rows": [list(r) for r in rows]}, buf)
+        atomic_write_bytes(self.folder / "checkpoint.pt", buf.getvalue())
+        self.write_metrics(rows)
+
+    def write_metrics(self, rows: list[tuple]) -> None:
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=ROW_COLUMNS)
+        atomic_write_text(self.folder / "metrics.csv", frame.to_csv(index=False, float_format="%.10g"))
+
+    def mark_done(self) -> None:
+        atomic_write_text(self.folder / "DONE", "")
+
+
+def rng_state(*generators: torch.Generator) -> dict:
+    """The global torch RNG and the given generators' states, for a checkpoint."""
+    return {"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
+
+
+def restore_rng(state: dict, *generators: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    for g, s in zip(generators, state["generators"], strict=True):
+        g.set_state(s)
+
+
+def run(experiment: str, config: Any, trainer) -> Run:
+    """The finished run of ``config``: from the store if it is done, else trained (or resumed) now."""
+    handle = Run(experiment, config)
+    if not handle.done:
+        trainer(config, handle)
+    return handle

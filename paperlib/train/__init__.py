@@ -1,0 +1,1 @@
+"""Training loops that log tidy metric rows through the run store."""

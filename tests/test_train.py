@@ -1,0 +1,144 @@
+"""The training engine: models, label smoothing, determinism, the run store's cache and kill -9 resume."""
+
+import dataclasses
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from paperlib import configs, runs
+from paperlib.models import build
+from paperlib.train.supervised import TrainConfig, cosine_factor, smoothed_targets, train
+
+from .helpers import write_cifar, write_fashion_mnist
+
+TINY = TrainConfig(model="wrn-10-1", bn_momentum=0.1, steps=12, batch_size=16, eval_every=4, ckpt_every=4)
+
+
+@pytest.fixture
+def fm_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_DATA", str(write_fashion_mnist(tmp_path / "data")))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "name,params", [("wrn-28-2", 1_469_642), ("wrn-28-8", 23_409_092), ("wrn-37-2", 5_933_770)]
+)
+def test_wrn_parameter_counts(name, params):
+    model = build(name, 100 if name == "wrn-28-8" else 10)
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+def test_models_return_logits_features_and_heads():
+    model = build("wrn-10-1", 10, in_channels=1)
+    logits, feats = model(torch.randn(3, 1, 28, 28))
+    assert logits.shape == (3, 10) and feats.shape == (3, model.num_features)
+    assert model.head_weight.shape == (10, model.num_features)
+    assert torch.allclose(logits, feats @ model.head_weight.T + model.head.bias, atol=1e-5)
+
+
+def test_label_smoothing_matches_its_formula():
+    g = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(8, 5, generator=g), torch.randint(0, 5, (8,), generator=g)
+    eps = 0.2
+    logp = logits.log_softmax(1)
+    by_hand = -((1 - eps) * logp.gather(1, labels[:, None]).squeeze(1) + eps / 5 * logp.sum(1)).mean()
+    ours = F.cross_entropy(logits, smoothed_targets(labels, 5, eps))
+    assert ours.item() == pytest.approx(by_hand.item(), abs=1e-6)
+    assert ours.item() == pytest.approx(F.cross_entropy(logits, labels, label_smoothing=eps).item(), abs=1e-6)
+
+
+def test_cosine_schedule_endpoints():
+    assert cosine_factor(0, 100) == 1.0
+    assert cosine_factor(100, 100) == pytest.approx(math.cos(7 * math.pi / 16))
+
+
+def test_short_run_is_deterministic(fm_data, monkeypatch):
+    tables = []
+    for store in ("a", "b"):
+        monkeypatch.setenv("PAPERLIB_RUNS", str(fm_data / store))
+        done = runs.run("supervised", TINY, train)
+        tables.append((done.folder / "metrics.csv").read_bytes())
+    assert tables[0] == tables[1]
+    frame = done.metrics()
+    assert sorted(frame.step.unique()) == [0, 4, 8, 12]
+    assert {"acc", "loss", "mir", "hdr", "mir_batch", "nc1", "nc2_equiangular", "nc3", "nc4"} <= set(
+        frame.metric
+    )
+
+
+def test_cache_hit_does_not_train(fm_data, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_RUNS", str(fm_data / "store"))
+    first = runs.run("supervised", TINY, train)
+
+    def must_not_train(*_):
+        raise AssertionError("a finished run was trained again")
+
+    again = runs.run("supervised", TINY, must_not_train)
+    assert again.folder == first.folder and again.done
+    other = runs.Run("supervised", dataclasses.replace(TINY, lr=0.01))
+    assert other.folder != first.folder and not other.done
+
+
+def _cli(store, data, *sets):
+    env = {**os.environ, "PAPERLIB_RUNS": str(store), "PAPERLIB_DATA": str(data), "PAPERLIB_QUIET": "1"}
+    args = [sys.executable, "-m", "paperlib", "run", "dynamics", "--profile", "smoke"]
+    for s in sets:
+        args += ["--set", s]
+    return args, env
+
+
+def test_resume_after_kill_9_gives_identical_metrics(fm_data):
+    sets = ("train_per_class=null", "eval_per_class=null", "steps=240", "eval_every=20", "ckpt_every=20")
+    args, env = _cli(fm_data / "killed", fm_data / "data", *sets)
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    folder = runs.Run(
+        "supervised", configs.get("dynamics", "smoke", **configs.parse_overrides(list(sets), "dynamics"))
+    )
+    deadline = time.time() + 120
+    ckpt = fm_data / "killed" / "supervised" / folder.folder.name / "checkpoint.pt"
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere past the first checkpoint, mid-run
+    assert proc.poll() is None, (
+        f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (ckpt.parent / "DONE").exists()
+    assert subprocess.run(args, env=env, capture_output=True).returncode == 0  # resumes
+    clean_args, clean_env = _cli(fm_data / "clean", fm_data / "data", *sets)
+    assert subprocess.run(clean_args, env=clean_env, capture_output=True).returncode == 0
+    resumed = (ckpt.parent / "metrics.csv").read_bytes()
+    clean = (fm_data / "clean" / "supervised" / folder.folder.name / "metrics.csv").read_bytes()
+    assert resumed == clean
+
+
+def test_cli_rejects_unknown_setting(fm_data):
+    args, env = _cli(fm_data / "x", fm_data / "data", "stepz=3")
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "unknown setting 'stepz'" in done.stderr
+
+
+def test_paper_configuration_runs_two_steps_on_cifar_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_DATA", str(write_cifar(tmp_path / "data", classes=10, per_file=20)))
+    monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "runs"))
+    paper = configs.sweep("dynamics", "paper")
+    assert [(c.dataset, c.model) for c in paper] == [("cifar10", "wrn-28-2"), ("cifar100", "wrn-28-8")]
+    assert paper[0].steps == 2**20 and paper[0].lr == 0.03 and paper[0].batch_size == 64
+    cfg = dataclasses.replace(paper[0], steps=2, eval_every=2, ckpt_every=2)
+    done = runs.run("supervised", cfg, train)
+    assert done.done and sorted(done.metrics().step.unique()) == [0, 2]
+
+
+def test_label_smoothing_sweep_shares_the_dynamics_run():
+    sweep = configs.sweep("label_smoothing", "cpu")
+    assert [c.label_smoothing for c in sweep] == list(configs.LABEL_SMOOTHING)
+    dynamics = configs.get("dynamics", "cpu")
+    assert runs.config_hash("supervised", sweep[0]) == runs.config_hash("supervised", dynamics)
