@@ -122,13 +122,12 @@ class Recorder:
 
     def __call__(
         self, claim_id: str, ok: bool, statistic: str, threshold: str, inconclusive: bool = False
-    ) -> Verdict:
+    ) -> None:
         row = record(
             claim_id, decide(bool(ok), inconclusive), statistic, threshold, self.profile, self.notebook
         )
         self.rows.append(row)
         print(f"{row.id}: {row.verdict}  ({statistic}; threshold: {threshold})")
-        return row
 
     def table(self) -> pd.DataFrame:
         """The verdicts recorded so far (id, verdict, threshold), for the notebook's summary cell."""

@@ -17,3 +17,23 @@ def setup() -> None:
 def bound_line(ax, value: float, label: str = "NC value (Thm 4.2)") -> None:
     """Horizontal dashed line at a theoretical value."""
     ax.axhline(value, ls="--", lw=1.2, color=PALETTE["bound"], label=label)
+
+
+def accuracy_and(ax, steps, acc, series: dict, title: str, bound: float | None = None):
+    """Test accuracy on the left axis and one or more ratio curves on the right (the paper's Figs 1, 2, 7).
+
+    ``series`` maps a legend label to ``(values, color, linestyle)``. Returns the right axis.
+    """
+    ax.plot(steps, acc, color=PALETTE["acc"], lw=1.8, label="test accuracy")
+    ax.set(xlabel="training step", ylabel="accuracy", title=title)
+    right = ax.twinx()
+    right.grid(False)
+    for label, (values, color, style) in series.items():
+        right.plot(steps, values, color=color, ls=style, lw=1.6, label=label)
+    if bound is not None:
+        bound_line(right, bound)
+    right.set_ylabel("ratio")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, fontsize=8, loc="center right")
+    return right
