@@ -1,9 +1,13 @@
 """pytest set-up shared by the unit tests and nbval."""
 
 import os
+import tempfile
 
 # Progress bars are noise in tests and in notebook outputs compared by nbval.
 os.environ.setdefault("PAPERLIB_QUIET", "1")
+# Notebooks under nbval train into a fresh store, never into (or from) the developer's runs/ folder, whose
+# cached results may come from older code.
+os.environ.setdefault("PAPERLIB_RUNS", tempfile.mkdtemp(prefix="paperlib-test-runs-"))
 
 
 def pytest_collectstart(collector):

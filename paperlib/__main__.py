@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from . import claims
-
-RUNNABLE = ("dynamics", "label_smoothing")
+from .experiments import RUNNABLE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,19 +32,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "run":
         from . import configs
-        from .experiments import supervised
+        from .experiments import run_from_shell
 
         try:
             overrides = configs.parse_overrides(args.overrides, args.experiment)
-            done = supervised.run_all(args.experiment, args.profile, **overrides)
+            report = run_from_shell(args.experiment, args.profile, **overrides)
         except (ValueError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        for r in done:
-            last = supervised.curves(r).iloc[-1]
-            print(
-                f"{r.folder}  step {int(last.step)}  acc {last.acc:.4f}  MIR {last.mir:.4f}  HDR {last.hdr:.4f}"
-            )
+        print(report)
         return 0
 
     if args.command == "claims":

@@ -21,7 +21,16 @@ import math
 
 import torch
 
-__all__ = ["gram", "matrix_entropy", "mutual_information", "mir", "hdr", "interplay", "joint_route"]
+__all__ = [
+    "gram",
+    "matrix_entropy",
+    "mutual_information",
+    "mir",
+    "hdr",
+    "interplay",
+    "paired_interplay",
+    "joint_route",
+]
 
 _DIAG_TOL = 1e-6
 _ZERO_ENTROPY = 1e-12
@@ -219,10 +228,7 @@ def _entropy_joint(zn: torch.Tensor, w: torch.Tensor, labels: torch.Tensor) -> t
     return _entropy_of_spectrum(torch.linalg.eigvalsh(m), n)
 
 
-def _exact(z: torch.Tensor, w: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    h1 = _entropy_rows(z)
-    h2 = _entropy_heads(w, labels)
-    hj = _entropy_joint(z, w, labels)
+def _summary(h1: torch.Tensor, h2: torch.Tensor, hj: torch.Tensor) -> dict[str, float]:
     return {
         "mir": _mir_from(h1, h2, hj).item(),
         "hdr": _hdr_from(h1, h2).item(),
@@ -231,6 +237,10 @@ def _exact(z: torch.Tensor, w: torch.Tensor, labels: torch.Tensor) -> dict[str, 
         "h_heads": h2.item(),
         "h_joint": hj.item(),
     }
+
+
+def _exact(z: torch.Tensor, w: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    return _summary(_entropy_rows(z), _entropy_heads(w, labels), _entropy_joint(z, w, labels))
 
 
 @torch.no_grad()
@@ -259,3 +269,30 @@ def interplay(
     if not rows:
         raise ValueError(f"need at least 2 rows for a batch estimate, got n={n}")
     return {key: float(sum(r[key] for r in rows) / len(rows)) for key in rows[0]}
+
+
+def _entropy_hadamard_rows(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """H(G(Z1) * G(Z2)) for unit rows: the Gram of the row-wise Kronecker products z1_i (x) z2_i, through the
+    d1*d2 covariance when that is smaller than n, else the n x n matrix."""
+    n, d1 = z1.shape
+    d2 = z2.shape[1]
+    if d1 * d2 < n:
+        f = (z1[:, :, None] * z2[:, None, :]).reshape(n, d1 * d2)
+        return _entropy_of_spectrum(torch.linalg.eigvalsh(f.T @ f), n)
+    return _entropy_of_spectrum(torch.linalg.eigvalsh((z1 @ z1.T) * (z2 @ z2.T)), n)
+
+
+@torch.no_grad()
+def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict[str, float]:
+    """MIR, HDR, MI and entropies between G(features_a) and G(features_b), rows paired (same samples), exact.
+
+    Used to compare two models' representations of the same inputs (e.g. a pruned model and the original).
+    ``h_features`` is H(G(features_a)) and ``h_heads`` is H(G(features_b)), keeping ``interplay``'s keys.
+    """
+    if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[0] != features_b.shape[0]:
+        raise ValueError(
+            f"paired features must be 2-D with the same number of rows, got {tuple(features_a.shape)} and "
+            f"{tuple(features_b.shape)}"
+        )
+    a, b = _normalize_rows(features_a, "features_a"), _normalize_rows(features_b, "features_b")
+    return _summary(_entropy_rows(a), _entropy_rows(b), _entropy_hadamard_rows(a, b))

@@ -82,15 +82,32 @@ class Run:
         atomic_write_text(self.folder / "DONE", "")
 
 
-def rng_state(*generators: torch.Generator) -> dict:
-    """The global torch RNG and the given generators' states, for a checkpoint."""
-    return {"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
+def save_training(
+    run: Run, step: int, rows: list[tuple], modules: dict, generators: tuple = (), **extra
+) -> None:
+    """Checkpoint a training loop: the ``state_dict`` of every module / optimizer / scheduler in ``modules``,
+    the global torch RNG and ``generators``, the step, the rows, and any ``extra`` tensors or numbers."""
+    state = {name: obj.state_dict() for name, obj in modules.items()}
+    state.update(
+        step=step,
+        rng={"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]},
+        extra=extra,
+    )
+    run.save_checkpoint(state, rows)
 
 
-def restore_rng(state: dict, *generators: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    for g, s in zip(generators, state["generators"], strict=True):
+def resume_training(run: Run, modules: dict, generators: tuple = ()) -> tuple[int, list[tuple], dict]:
+    """Restore what ``save_training`` saved into ``modules`` and ``generators``; returns (step, rows, extra),
+    or (0, [], {}) when the run has no checkpoint yet."""
+    ckpt = run.load_checkpoint()
+    if ckpt is None:
+        return 0, [], {}
+    for name, obj in modules.items():
+        obj.load_state_dict(ckpt[name])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    for g, s in zip(generators, ckpt["rng"]["generators"], strict=True):
         g.set_state(s)
+    return ckpt["step"], [tuple(r) for r in ckpt["rows"]], ckpt["extra"]
 
 
 def run(experiment: str, config: Any, trainer) -> Run:
@@ -99,3 +116,17 @@ def run(experiment: str, config: Any, trainer) -> Run:
     if not handle.done:
         trainer(config, handle)
     return handle
+
+
+def cached_table(experiment: str, config: Any, compute) -> pd.DataFrame:
+    """A derived table (e.g. an interpolation path) computed once per config and kept in the store as CSV."""
+    handle = Run(experiment, config)
+    path = handle.folder / "table.csv"
+    if handle.done and path.exists():
+        return pd.read_csv(path)
+    table = compute()
+    handle.folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(handle.folder / "config.json", {"experiment": experiment, **config_dict(config)})
+    atomic_write_text(path, table.to_csv(index=False, float_format="%.10g"))
+    handle.mark_done()
+    return table

@@ -19,7 +19,7 @@ from .. import data as D
 from ..metrics import interplay
 from ..models import build
 from ..progress import progress
-from ..runs import Run, restore_rng, rng_state
+from ..runs import Run, resume_training, save_training
 from ..theory import nc_measures
 
 ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.nn.Module], torch.Tensor]
@@ -45,7 +45,9 @@ class TrainConfig:
     eval_every: int = 5000
     ckpt_every: int = 5000
     metric_batch: int = 64  # batch size of the paper's batch-mean estimate
-    seed: int = 0
+    seed: int = 0  # initialization (and data order, unless data_seed is set)
+    data_seed: int | None = None  # data order and augmentation draws; two runs that differ only here share
+    # their initialization (linear mode connectivity)
     extra_loss: str = ""  # name of an extra loss term; its settings are part of the hash
 
 
@@ -110,48 +112,41 @@ def _eval_order(split: D.Split, seed: int) -> D.Split:
     return split.subset(torch.randperm(len(split), generator=torch.Generator().manual_seed(seed + 1)))
 
 
+def eval_split(cfg: TrainConfig) -> D.Split:
+    """The test images a run is measured on, in a fixed shuffled order (balanced subset if asked for)."""
+    test_set = D.load(cfg.dataset, "test")
+    if cfg.eval_per_class:
+        test_set = test_set.subset(D.balanced_subset(test_set.labels, cfg.eval_per_class, seed=0))
+    return _eval_order(test_set, 0)
+
+
 def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> None:
     """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
     train_set = D.load(cfg.dataset, "train")
     if cfg.train_per_class:
         train_set = train_set.subset(D.balanced_subset(train_set.labels, cfg.train_per_class, cfg.seed))
-    test_set = D.load(cfg.dataset, "test")
-    if cfg.eval_per_class:
-        test_set = test_set.subset(D.balanced_subset(test_set.labels, cfg.eval_per_class, seed=0))
-    test_set = _eval_order(test_set, 0)
+    test_set = eval_split(cfg)
     num_classes = D.NUM_CLASSES[cfg.dataset]
 
     model = make_model(cfg)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, cfg.steps))
-    order_g = torch.Generator().manual_seed(cfg.seed)
-    aug_g = torch.Generator().manual_seed(cfg.seed + 10_000)
-    step, rows = 0, []
-    perm, pos = torch.randperm(len(train_set), generator=order_g), 0
-
-    ckpt = run.load_checkpoint()
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        restore_rng(ckpt["rng"], order_g, aug_g)
-        step, rows, perm, pos = ckpt["step"], [tuple(r) for r in ckpt["rows"]], ckpt["perm"], ckpt["pos"]
+    data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+    order_g = torch.Generator().manual_seed(data_seed)
+    aug_g = torch.Generator().manual_seed(data_seed + 10_000)
+    modules = {"model": model, "optimizer": opt, "scheduler": sched}
+    step, rows, extra = resume_training(run, modules, (order_g, aug_g))
+    if step == 0:
+        perm, pos = torch.randperm(len(train_set), generator=order_g), 0
+    else:
+        perm, pos = extra["perm"], extra["pos"]
 
     def evaluate(at: int) -> None:
         for name, value in measure(model, test_set, cfg.dataset, cfg.metric_batch).items():
             rows.append((at, "test", name, float(value)))
 
     def checkpoint() -> None:
-        state = {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "rng": rng_state(order_g, aug_g),
-            "step": step,
-            "perm": perm,
-            "pos": pos,
-        }
-        run.save_checkpoint(state, rows)
+        save_training(run, step, rows, modules, (order_g, aug_g), perm=perm, pos=pos)
 
     model.train()
     bar = progress(range(step, cfg.steps), desc=f"{cfg.model} {run.folder.name}", total=cfg.steps - step)

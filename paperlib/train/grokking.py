@@ -1,0 +1,121 @@
+"""Grokking on modular addition c = (a + b) mod p (Sec 5.5), through the run store.
+
+Full-batch AdamW (lr 1e-3, weight decay 1, betas 0.9 / 0.98, ten warm-up steps), a seeded split of the p^2
+pairs, cross-entropy in float64. At evaluation steps: accuracy and loss on train and test, and ``interplay``
+between the last-position features and the heads of the labels, exact on a fixed random subset of each split
+(the joint Gram has p * d_model >> n dimensions here, so the exact value costs an n x n eigenvalue problem).
+An optional Grokfast filter (Lee et al., 2024) adds an exponential moving average of past gradients to the
+gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..metrics import interplay
+from ..models.transformer import GrokTransformer
+from ..progress import progress
+from ..runs import Run, resume_training, save_training
+
+
+@dataclass(frozen=True)
+class GrokConfig:
+    p: int = 113
+    train_frac: float = 0.3
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    beta2: float = 0.98
+    warmup: int = 10
+    steps: int = 10_000
+    eval_every: int = 100
+    ckpt_every: int = 1000
+    metric_samples: int = 1024  # per split, for interplay
+    seed: int = 0
+    grokfast: bool = False
+    grokfast_alpha: float = 0.98
+    grokfast_lambda: float = 2.0
+
+
+def split_pairs(p: int, train_frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint train and test indices into the p^2 pairs (a, b), index = a * p + b."""
+    if not 0 < train_frac < 1:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
+    perm = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    cut = int(round(train_frac * p * p))
+    return perm[:cut].sort().values, perm[cut:].sort().values
+
+
+def pairs(p: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens "a b =" (n, 3) and labels (a + b) mod p for pair indices."""
+    a, b = index // p, index % p
+    tokens = torch.stack([a, b, torch.full_like(a, p)], dim=1)
+    return tokens, (a + b) % p
+
+
+def eval_steps(total: int, every: int) -> set[int]:
+    """Every ``every`` steps, plus log-spaced early steps so a log-scaled axis shows the start."""
+    early = {int(round(1.5**k)) for k in range(40)} | {0}
+    return {s for s in early if s < every} | set(range(0, total + 1, every)) | {total}
+
+
+def make_model(cfg: GrokConfig) -> GrokTransformer:
+    torch.manual_seed(cfg.seed)
+    return GrokTransformer(cfg.p, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp)
+
+
+def train(cfg: GrokConfig, run: Run) -> None:
+    """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
+    torch.set_flush_denormal(True)  # denormals slow the CPU several-fold once weight decay shrinks weights
+    train_idx, test_idx = split_pairs(cfg.p, cfg.train_frac, cfg.seed)
+    data = {"train": pairs(cfg.p, train_idx), "test": pairs(cfg.p, test_idx)}
+    pick = torch.Generator().manual_seed(cfg.seed + 1)
+    subsets = {k: torch.randperm(len(v[1]), generator=pick)[: cfg.metric_samples] for k, v in data.items()}
+
+    model = make_model(cfg)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.beta2)
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min((k + 1) / cfg.warmup, 1.0))
+    modules = {"model": model, "optimizer": opt, "scheduler": sched}
+    step, rows, extra = resume_training(run, modules)
+    ema = extra.get("ema") or {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    when = eval_steps(cfg.steps, cfg.eval_every)
+
+    @torch.no_grad()
+    def evaluate(at: int) -> None:
+        for split, (tokens, labels) in data.items():
+            logits, feats = model(tokens)
+            rows.append((at, split, "acc", (logits.argmax(1) == labels).double().mean().item()))
+            rows.append((at, split, "loss", F.cross_entropy(logits.double(), labels).item()))
+            sub = subsets[split]
+            for key, value in interplay(feats[sub], model.head_weight, labels[sub]).items():
+                rows.append((at, split, key, float(value)))
+
+    x, y = data["train"]
+    for _ in progress(range(step, cfg.steps), desc=f"grokking p={cfg.p}", total=cfg.steps - step):
+        if step in when:
+            evaluate(step)
+        logits, _ = model(x)
+        loss = F.cross_entropy(logits.double(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grokfast:
+            for name, p in model.named_parameters():
+                ema[name].mul_(cfg.grokfast_alpha).add_(p.grad, alpha=1 - cfg.grokfast_alpha)
+                p.grad.add_(ema[name], alpha=cfg.grokfast_lambda)
+        opt.step()
+        sched.step()
+        step += 1
+        if step % cfg.ckpt_every == 0 and step < cfg.steps:
+            save_training(run, step, rows, modules, ema=ema)
+    if not rows or rows[-1][0] != cfg.steps:
+        evaluate(cfg.steps)
+    save_training(run, step, rows, modules, ema=ema)
+    run.mark_done()

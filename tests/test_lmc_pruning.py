@@ -1,0 +1,98 @@
+"""Linear mode connectivity and pruning: interpolation end points, masks, and the paired metric."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib import configs
+from paperlib import data as D
+from paperlib.experiments import lmc, pruning
+from paperlib.metrics import paired_interplay
+from paperlib.train.supervised import TrainConfig, make_model
+
+from .test_metrics import ref_entropy, ref_gram
+
+CFG = TrainConfig(model="wrn-10-1", bn_momentum=0.1)
+
+
+def _trained_like(seed):
+    """A model whose weights and BN buffers all differ from a fresh one (no training needed)."""
+    model = make_model(dataclasses.replace(CFG, seed=seed))
+    with torch.no_grad():
+        for buf in model.buffers():
+            if buf.is_floating_point():
+                buf.add_(torch.rand_like(buf))
+    return model.eval()
+
+
+def test_interpolation_end_points_reproduce_both_models():
+    a, b = _trained_like(1), _trained_like(2)
+    x = torch.randn(5, 1, 28, 28)
+    mixed = make_model(CFG).eval()
+    for omega, ref in ((0.0, a), (1.0, b)):
+        mixed.load_state_dict(lmc.mix(a.state_dict(), b.state_dict(), omega))
+        assert torch.equal(mixed(x)[0], ref(x)[0]) and torch.equal(mixed(x)[1], ref(x)[1])
+    mixed.load_state_dict(lmc.mix(a.state_dict(), b.state_dict(), 0.5))
+    assert not torch.equal(mixed(x)[0], a(x)[0])
+
+
+def test_barrier_of_a_dip():
+    import pandas as pd
+
+    t = pd.DataFrame({"omega": [0, 0.5, 1], "acc": [0.9, 0.5, 0.8], "variant": "interpolated BN"})
+    assert lmc.barrier(t)["interpolated BN"] == pytest.approx(0.35)
+
+
+def test_recomputed_bn_statistics_match_the_data():
+    model = _trained_like(3)
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    lmc.recompute_bn(model, images, "fashion_mnist", batch=64)
+    first = model.blocks[0].bn1  # sees the stem's output directly
+    stem = model.stem(D.normalize(images, "fashion_mnist"))
+    assert torch.allclose(first.running_mean, stem.mean(dim=(0, 2, 3)), atol=1e-5)
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.9])
+def test_masks_reach_sparsity_and_survive_finetuning(sparsity):
+    model = make_model(CFG)
+    pruning.prune_globally(model, sparsity)
+    assert pruning.sparsity_of(model)["overall"] == pytest.approx(sparsity, abs=1e-3)
+    g = torch.Generator().manual_seed(0)
+    fake = D.Split(
+        torch.randint(0, 256, (128, 1, 28, 28), dtype=torch.uint8, generator=g), torch.arange(128) % 10
+    )
+    zeros_before = {n: m.weight == 0 for n, m in pruning.prunable(model)}
+    pruning.finetune(model, CFG, fake, steps=3, lr=0.1, seed=0)
+    after = pruning.sparsity_of(model)
+    assert after["overall"] == pytest.approx(sparsity, abs=1e-3)
+    for name, m in pruning.prunable(model):
+        assert (m.weight[zeros_before[name]] == 0).all()
+
+
+@pytest.mark.parametrize("n,d1,d2", [(60, 3, 4), (30, 6, 8)])  # Kronecker route, then the n x n route
+def test_paired_interplay_matches_reference(n, d1, d2):
+    g = torch.Generator().manual_seed(n)
+    a, b = torch.randn(n, d1, generator=g), torch.randn(n, d2, generator=g)
+    got = paired_interplay(a, b)
+    k1, k2 = ref_gram(a.numpy()), ref_gram(b.numpy())
+    h1, h2, hj = ref_entropy(k1), ref_entropy(k2), ref_entropy(k1 * k2)
+    assert got["mir"] == pytest.approx((h1 + h2 - hj) / min(h1, h2), abs=1e-10)
+    assert got["hdr"] == pytest.approx(abs(h1 - h2) / max(h1, h2), abs=1e-10)
+    same = paired_interplay(a, a)
+    assert same["hdr"] == 0 and 0 < same["mir"] <= 1
+    with pytest.raises(ValueError, match="same number of rows"):
+        paired_interplay(a, b[:-1])
+
+
+@pytest.mark.parametrize("experiment", ["lmc", "pruning"])
+@pytest.mark.parametrize("profile", configs.PROFILES)
+def test_configs_exist_for_every_profile(experiment, profile):
+    cfg = configs.get(experiment, profile)
+    assert cfg.train.dataset == ("cifar10" if profile == "paper" else "fashion_mnist")
+    if experiment == "lmc":
+        assert 3e-4 in cfg.lrs and cfg.omegas[0] == 0 and cfg.omegas[-1] == 1
+    else:
+        assert cfg.train == configs.get("dynamics", profile)  # pruning reuses the dynamics run
+        assert np.isclose(max(cfg.sparsities), 0.9)
