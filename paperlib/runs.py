@@ -63,8 +63,8 @@ class Run:
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def save_checkpoint(self, state: dict, rows: list[tuple]) -> None:
-        """Checkpoint first, then the metrics it covers: a crash between the two leaves a consistent pair,
-        because a resume rewrites metrics.csv from the rows inside the checkpoint."""
+        """Checkpoint first, then the metrics it covers. The checkpoint carries the rows too, so a crash between
+        the two writes loses nothing: a resume continues from the checkpoint's rows and rewrites metrics.csv."""
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
             self.folder / "config.json", {"experiment": self.experiment, **config_dict(self.config)}
