@@ -33,7 +33,15 @@ def accuracy_and(ax, steps, acc, series: dict, title: str, bound: float | None =
     if bound is not None:
         bound_line(right, bound)
     right.set_ylabel("ratio")
+    for axis in (ax, right):  # one scale for both: accuracy and the ratios all live in [0, 1]
+        axis.set_ylim(0, 1.02)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, fontsize=8, loc="center right")
+    ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     return right
+
+
+def stacked(rows: int, height: float = 2.6, width: float = 7.0):
+    """``rows`` panels above each other with a shared x axis: readable at the book's column width."""
+    fig, axes = plt.subplots(rows, 1, figsize=(width, height * rows), sharex=True)
+    return fig, axes
