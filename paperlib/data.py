@@ -241,8 +241,10 @@ def strong_augment(images: torch.Tensor, g: torch.Generator, flip: bool = True, 
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        rand_augment = v2.RandAugment(num_ops=3, magnitude=int(torch.randint(1, 10, (1,))))
-        out = torch.stack([rand_augment(img) for img in out])
+        # a fresh random magnitude for every image, as USB's RandAugment draws one per call
+        out = torch.stack(
+            [v2.RandAugment(num_ops=3, magnitude=int(torch.randint(1, 10, (1,))))(x) for x in out]
+        )
     n, _, h, w = out.shape
     side = (torch.rand(n, generator=g) * 0.5 * min(h, w)).long() + 1  # cutout side up to half the image
     cy = torch.randint(0, h, (n,), generator=g)
