@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .rng import generator
+
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "paperlib"
 
@@ -175,13 +177,9 @@ def load(name: str, split: str, root: Path | None = None) -> Split:
 # ------------------------------------------------------------------------------------------- subsets, splits
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
 def balanced_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
     """Indices of ``per_class`` samples of every class, drawn with a seeded generator, sorted."""
-    g = _generator(seed)
+    g = generator(seed)
     picks = []
     for c in torch.unique(labels[labels >= 0]).tolist():
         idx = (labels == c).nonzero().squeeze(1)

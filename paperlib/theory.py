@@ -12,6 +12,7 @@ import math
 import torch
 
 from .metrics import _check_inputs
+from .rng import generator
 
 __all__ = [
     "simplex_etf",
@@ -21,12 +22,6 @@ __all__ = [
     "regression_error",
     "lemma45_bound",
 ]
-
-
-def _generator(seed: int | None) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(0 if seed is None else int(seed))
-    return g
 
 
 def simplex_etf(num_classes: int, dim: int | None = None, seed: int | None = 0) -> torch.Tensor:
@@ -46,7 +41,7 @@ def simplex_etf(num_classes: int, dim: int | None = None, seed: int | None = 0) 
     # Coordinates of the centred basis vectors in the (C-1)-dim subspace they span.
     evals, evecs = torch.linalg.eigh(centred)
     coords = evecs[:, 1:] * evals[1:].clamp(min=0).sqrt()  # (C, C-1); drop the null direction 1/sqrt(C)
-    rot, _ = torch.linalg.qr(torch.randn(dim, c - 1, dtype=torch.float64, generator=_generator(seed)))
+    rot, _ = torch.linalg.qr(torch.randn(dim, c - 1, dtype=torch.float64, generator=generator(seed)))
     etf = coords @ rot.T
     return etf / etf.norm(dim=1, keepdim=True)
 

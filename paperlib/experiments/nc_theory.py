@@ -14,13 +14,8 @@ import torch
 
 from ..metrics import gram, hdr, interplay, mir
 from ..progress import progress
+from ..rng import generator
 from ..theory import collapsed_features, lemma45_bound, nc_mir_bound, regression_error, simplex_etf
-
-
-def _rng(seed: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(int(seed))
-    return g
 
 
 def collapse_values(classes: Iterable[int], per_class: int, seed: int = 0) -> pd.DataFrame:
@@ -91,7 +86,7 @@ PAIR_KINDS = (
 
 def range_draws(per_kind: int, seed: int = 0) -> pd.DataFrame:
     """MIR and HDR over ``per_kind`` random draws of every pair family (claim T3)."""
-    g = _rng(seed)
+    g = generator(seed)
     rows = []
     for kind in progress(PAIR_KINDS, desc="families"):
         for _ in range(per_kind):
@@ -111,7 +106,7 @@ def regression_bound_draws(num: int, seed: int = 0) -> pd.DataFrame:
     Z1 has unit rows (Theorem 4.6's assumption); Z2 is either unrelated to Z1 or a noisy low-rank view of it,
     which brings the regression error close to the bound.
     """
-    g = _rng(seed)
+    g = generator(seed)
     rows = []
     for i in progress(range(num), desc="draws"):
         n = int(torch.randint(40, 200, (1,), generator=g))
@@ -148,7 +143,7 @@ def entropy_vs_rank(
     ranks: Iterable[int], n: int = 256, d: int = 64, reps: int = 3, seed: int = 0
 ) -> pd.DataFrame:
     """exp(H(G(Z))) for random Z of known rank, isotropic and with a decaying spectrum (Sec 4.2)."""
-    g = _rng(seed)
+    g = generator(seed)
     rows = []
     for r in progress(list(ranks), desc="rank"):
         for spectrum in ("flat", "decaying"):
@@ -164,7 +159,7 @@ def entropy_vs_rank(
 
 def collapse_path(num_classes: int, per_class: int, dim: int, steps: int = 21, seed: int = 0) -> pd.DataFrame:
     """Features and heads moved linearly from random to the simplex-ETF collapse; MIR/HDR along the way."""
-    g = _rng(seed)
+    g = generator(seed)
     etf = simplex_etf(num_classes, dim=dim, seed=seed)
     target, labels = collapsed_features(etf, per_class)
     start_z = torch.randn(target.shape, generator=g, dtype=torch.float64) / np.sqrt(dim)
@@ -181,7 +176,7 @@ def batch_bias(
     n: int, num_classes: int, dim: int, noise: float, batch_sizes: Iterable[int], seed: int = 0
 ) -> pd.DataFrame:
     """Exact dataset-level MIR/HDR against the batch mean on a noisy collapsed set in random order (X1)."""
-    g = _rng(seed)
+    g = generator(seed)
     heads = simplex_etf(num_classes, dim=dim, seed=seed)
     labels = torch.randint(0, num_classes, (n,), generator=g)
     feats = heads[labels] + noise * torch.randn(n, dim, generator=g, dtype=torch.float64)
