@@ -1,4 +1,4 @@
-"""Data sets as in-memory uint8 tensors, seeded subsets and splits, and batch augmentations.
+"""Data sets as in-memory uint8 tensors, seeded subsets and splits (augmentations: ``paperlib.augment``).
 
 Fashion-MNIST is small enough (55 MB as uint8) to keep whole in memory, so batches are sliced from a tensor and
 augmented on the batch: on 2 cores this beats DataLoader workers, whose start-up and pickling cost more than
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .rng import generator
 
@@ -204,50 +203,10 @@ def labeled_unlabeled_split(
     return labeled, mask.nonzero().squeeze(1)
 
 
-# ------------------------------------------------------------------------------------------------ augmentation
+# ---------------------------------------------------------------------------------------------- normalization
 
 
 def normalize(images: torch.Tensor, name: str) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32, standardized with the data set's channel statistics."""
     mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in STATS[name])
     return (images.float() / 255.0 - mean) / std
-
-
-def weak_augment(images: torch.Tensor, g: torch.Generator, flip: bool = True, pad: int = 4) -> torch.Tensor:
-    """Random crop after reflect padding by ``pad`` pixels (1/8 of the side for STL-10 in USB), plus a random
-    horizontal flip; on a uint8 batch, one draw per image from ``g``."""
-    n, _, h, w = images.shape
-    padded = F.pad(images.float(), (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
-    if flip:
-        mirror = torch.rand(n, generator=g) < 0.5
-        cols = torch.where(mirror[:, None, None, None], cols.flip(-1), cols)
-    batch = torch.arange(n)[:, None, None, None]
-    chans = torch.arange(images.shape[1])[None, :, None, None]
-    return padded[batch, chans, rows, cols].to(torch.uint8)
-
-
-def strong_augment(images: torch.Tensor, g: torch.Generator, flip: bool = True, pad: int = 4) -> torch.Tensor:
-    """Weak augmentation, then RandAugment (torchvision, 3 ops) and Cutout of a random square, as in
-    FreeMatch/USB's strong view. Seeded from ``g`` so a batch is reproducible."""
-    from torchvision.transforms import v2
-
-    out = weak_augment(images, g, flip, pad)
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        # a fresh random magnitude for every image, as USB's RandAugment draws one per call
-        out = torch.stack(
-            [v2.RandAugment(num_ops=3, magnitude=int(torch.randint(1, 10, (1,))))(x) for x in out]
-        )
-    n, _, h, w = out.shape
-    side = (torch.rand(n, generator=g) * 0.5 * min(h, w)).long() + 1  # cutout side up to half the image
-    cy = torch.randint(0, h, (n,), generator=g)
-    cx = torch.randint(0, w, (n,), generator=g)
-    yy, xx = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
-    half = (side // 2)[:, None, None]
-    hole = ((yy - cy[:, None, None]).abs() <= half) & ((xx - cx[:, None, None]).abs() <= half)
-    return out.masked_fill(hole[:, None], 127)

@@ -65,24 +65,6 @@ def test_balanced_subset_and_split_are_seeded_and_disjoint():
         D.labeled_unlabeled_split(labels, 45, seed=0)
 
 
-def test_weak_augment_is_a_seeded_shifted_crop():
-    images = torch.arange(2 * 28 * 28, dtype=torch.float32).reshape(2, 1, 28, 28).to(torch.uint8)
-    a = D.weak_augment(images, torch.Generator().manual_seed(0))
-    b = D.weak_augment(images, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b) and a.shape == images.shape and a.dtype == torch.uint8
-    plain = D.weak_augment(images, torch.Generator().manual_seed(0), flip=False, pad=0)
-    assert torch.equal(plain, images)  # no padding and no flip: the identity
-
-
-def test_strong_augment_is_seeded_and_changes_images():
-    images = torch.randint(
-        0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
-    )
-    a = D.strong_augment(images, torch.Generator().manual_seed(0))
-    b = D.strong_augment(images, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b) and a.shape == images.shape and not torch.equal(a, images)
-
-
 def test_normalize_standardizes():
     images = torch.full((2, 1, 4, 4), 255, dtype=torch.uint8)
     out = D.normalize(images, "fashion_mnist")

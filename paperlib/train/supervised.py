@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import data as D
+from ..augment import weak_augment
 from ..metrics import interplay
 from ..models import build
 from ..progress import progress
@@ -159,7 +160,7 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
         pos += cfg.batch_size
         images = train_set.images[idx]
         if cfg.augment:
-            images = D.weak_augment(images, aug_g, flip=D.FLIP[cfg.dataset])
+            images = weak_augment(images, aug_g, flip=D.FLIP[cfg.dataset])
         labels = train_set.labels[idx]
         logits, feats = model(D.normalize(images, cfg.dataset))
         loss = F.cross_entropy(logits, smoothed_targets(labels, num_classes, cfg.label_smoothing))
