@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .train.freematch import FreeMatchConfig
 from .train.grokking import GrokConfig
 from .train.supervised import TrainConfig
 
@@ -72,6 +73,44 @@ class PruneConfig:
     compare_per_class: int = 200  # test images per class for the exact feature-vs-feature ratios
 
 
+@dataclass(frozen=True)
+class SupervisedInfo:
+    """Table 2 (notebook 07): cross-entropy alone and with the MI or HDR term, fully supervised.
+
+    For each term, lambda is chosen among ``lambdas`` by the validation accuracy of the first seed (the
+    validation split is ``train.val_per_class`` images per class, held out of the training set); the other
+    seeds then run with the chosen lambda. The test set is only read for the table."""
+
+    train: TrainConfig
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lambdas: tuple[float, ...] = (0.1, 1.0)
+    detach_head: bool = False
+
+
+@dataclass(frozen=True)
+class SemiSupervisedInfo:
+    """Table 1 (notebook 07): a supervised-only baseline on the labeled images, FreeMatch, FreeMatch + MI and
+    FreeMatch + HDR, for each number of labels. Lambda is chosen per term at ``select_at`` labels by the
+    validation accuracy of the first seed, then used at every label count."""
+
+    freematch: FreeMatchConfig
+    label_counts: tuple[int, ...] = (40, 250)
+    seeds: tuple[int, ...] = (0, 1)
+    lambdas: tuple[float, ...] = (0.1, 1.0)
+    select_at: int = 250
+    detach_head: bool = False
+
+
+_FM_FMNIST = dict(
+    dataset="fashion_mnist", model="wrn-10-1", bn_momentum=0.1, batch_size=16, val_per_class=100
+)
+_FM_PAPER = dict(dataset="cifar10", model="wrn-28-2", eval_every=2**14, ckpt_every=2**14)
+# The paper's other SSL settings: (data set, model, label counts, weak-augmentation padding).
+PAPER_SSL_SETTINGS = (
+    ("cifar100", "wrn-28-8", (400, 2500), 4),
+    ("stl10", "wrn-37-2", (40, 1000), 12),
+)
+
 _REGISTRY: dict[str, dict[str, dict]] = {
     "nc_theory": {
         "smoke": {},
@@ -91,6 +130,8 @@ _REGISTRY: dict[str, dict[str, dict]] = {
     },
 }
 _CLASSES = {
+    "supervised_info": SupervisedInfo,
+    "freematch": SemiSupervisedInfo,
     "nc_theory": NCTheory,
     "dynamics": TrainConfig,
     "label_smoothing": TrainConfig,
@@ -124,6 +165,30 @@ _REGISTRY["pruning"] = {
 }
 
 
+_REGISTRY["supervised_info"] = {
+    "smoke": dict(
+        train=_train("smoke", steps=60, eval_every=60, ckpt_every=60, val_per_class=20), seeds=(0, 1)
+    ),
+    # 1,500 steps (1.7 epochs) without augmentation, as the cpu dynamics run; 500 validation images per class.
+    "cpu": dict(train=_train("cpu", steps=1500, eval_every=1500, ckpt_every=500, val_per_class=500)),
+    "paper": dict(train=_train("paper", val_per_class=500)),
+}
+_REGISTRY["freematch"] = {
+    "smoke": dict(
+        freematch=FreeMatchConfig(
+            **_FM_FMNIST, steps=12, eval_every=12, ckpt_every=12, eval_per_class=20, ema_model=0.9, uratio=3
+        ),
+        seeds=(0, 1),
+    ),
+    # 500 steps with 16 labeled + 112 unlabeled images each (two passes over the unlabeled pool in weak and
+    # strong view): an EMA momentum of 0.999 would still weigh the initialization at 0.6, so 0.99 here.
+    "cpu": dict(
+        freematch=FreeMatchConfig(**_FM_FMNIST, steps=500, eval_every=500, ckpt_every=250, ema_model=0.99)
+    ),
+    "paper": dict(freematch=FreeMatchConfig(**_FM_PAPER), label_counts=(10, 40, 250), seeds=(0, 1, 2)),
+}
+
+
 def experiments() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
@@ -144,10 +209,16 @@ def get(experiment: str, profile: str, **overrides):
 
 def sweep(experiment: str, profile: str, **overrides) -> list:
     """All configs an experiment runs: the paper profile adds CIFAR-100 / WRN-28-8 to the supervised
-    experiments, and label smoothing repeats each setting for every level in ``LABEL_SMOOTHING``."""
+    experiments and CIFAR-100 and STL-10 to FreeMatch (Table 1's columns), and label smoothing repeats each setting for every level in ``LABEL_SMOOTHING``."""
     base = [get(experiment, profile, **overrides)]
     if experiment in ("dynamics", "label_smoothing") and profile == "paper" and "dataset" not in overrides:
         base.append(dataclasses.replace(base[0], **_PAPER_CIFAR100))
+    if experiment == "supervised_info" and profile == "paper" and "train" not in overrides:
+        base.append(dataclasses.replace(base[0], train=dataclasses.replace(base[0].train, **_PAPER_CIFAR100)))
+    if experiment == "freematch" and profile == "paper" and "freematch" not in overrides:
+        for dataset, model, counts, pad in PAPER_SSL_SETTINGS:
+            fm = dataclasses.replace(base[0].freematch, dataset=dataset, model=model, pad=pad)
+            base.append(dataclasses.replace(base[0], freematch=fm, label_counts=counts, select_at=counts[-1]))
     if experiment == "label_smoothing" and "label_smoothing" not in overrides:
         return [dataclasses.replace(c, label_smoothing=eps) for c in base for eps in LABEL_SMOOTHING]
     return base

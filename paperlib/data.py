@@ -188,6 +188,18 @@ def balanced_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Te
     return torch.cat(picks).sort().values
 
 
+VALIDATION_SEED = 12345  # one validation split per data set, shared by every run that asks for one
+
+
+def hold_out(split: Split, per_class: int) -> tuple[Split, Split]:
+    """(rest, validation): ``per_class`` images of every class carved out of ``split`` with a fixed seed, so
+    all runs that hold out the same number see the same validation images and never train on them."""
+    val = balanced_subset(split.labels, per_class, VALIDATION_SEED)
+    keep = torch.ones(len(split), dtype=torch.bool)
+    keep[val] = False
+    return split.subset(keep.nonzero().squeeze(1)), split.subset(val)
+
+
 def labeled_unlabeled_split(
     labels: torch.Tensor, num_labels: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,6 +30,7 @@ __all__ = [
     "interplay",
     "paired_interplay",
     "joint_route",
+    "nudge_zero_rows",
 ]
 
 _DIAG_TOL = 1e-6
@@ -66,6 +67,13 @@ def _normalize_rows(z: torch.Tensor, name: str = "features") -> torch.Tensor:
             "similarity; drop those rows or add a tiny offset"
         )
     return z / norms
+
+
+def nudge_zero_rows(z: torch.Tensor) -> torch.Tensor:
+    """``z`` with every all-zero row (a dead ReLU feature) moved by 1e-12 along (1, ..., 1), so it has a
+    direction; other rows are unchanged. For training losses and early checkpoints, where a crash would cost
+    more than the tiny bias; the measuring functions themselves refuse zero rows."""
+    return z + (z.abs().sum(1, keepdim=True) == 0) * 1e-12
 
 
 def gram(z: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,26 @@ def config_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+# A field added to a config after runs were stored carries ``metadata={NEW_FIELD: True}``: it enters the hash
+# only when set to something other than its default, so the runs stored before it existed keep their folders.
+NEW_FIELD = "hashed_when_set"
+
+
+def _hashed(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            f.name: _hashed(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get(NEW_FIELD) and getattr(obj, f.name) == f.default)
+        }
+    if isinstance(obj, list | tuple):
+        return [_hashed(v) for v in obj]
+    return obj
+
+
 def config_hash(experiment: str, config: Any) -> str:
-    """Twelve hex digits of the SHA-256 of the experiment name and the sorted config."""
-    blob = json.dumps({"experiment": experiment, "config": config_dict(config)}, sort_keys=True)
+    """Twelve hex digits of the SHA-256 of the experiment name and the sorted config (see ``NEW_FIELD``)."""
+    blob = json.dumps({"experiment": experiment, "config": _hashed(config)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

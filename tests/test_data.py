@@ -70,3 +70,13 @@ def test_normalize_standardizes():
     out = D.normalize(images, "fashion_mnist")
     assert out.dtype == torch.float32
     assert torch.allclose(out, torch.full_like(out, (1 - 0.2860) / 0.3530))
+
+
+def test_hold_out_is_balanced_disjoint_and_the_same_for_every_run():
+    labels = torch.arange(300) % 10
+    split = D.Split(torch.arange(300).view(300, 1, 1, 1), labels)  # image i holds i
+    rest, val = D.hold_out(split, 5)
+    again_rest, again_val = D.hold_out(split, 5)
+    assert torch.equal(val.images, again_val.images) and torch.equal(rest.images, again_rest.images)
+    assert torch.bincount(val.labels).tolist() == [5] * 10 and len(rest) == 250
+    assert not set(val.images.flatten().tolist()) & set(rest.images.flatten().tolist())

@@ -142,3 +142,15 @@ def test_label_smoothing_sweep_shares_the_dynamics_run():
     assert [c.label_smoothing for c in sweep] == list(configs.LABEL_SMOOTHING)
     dynamics = configs.get("dynamics", "cpu")
     assert runs.config_hash("supervised", sweep[0]) == runs.config_hash("supervised", dynamics)
+
+
+def test_a_field_added_later_keeps_stored_hashes_until_it_is_set():
+    """``val_per_class`` came after runs were stored: at its default it must not enter the hash."""
+    import hashlib
+    import json
+
+    old = {k: v for k, v in runs.config_dict(TINY).items() if k != "val_per_class"}
+    blob = json.dumps({"experiment": "supervised", "config": old}, sort_keys=True)
+    assert runs.config_hash("supervised", TINY) == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    held = dataclasses.replace(TINY, val_per_class=5)
+    assert runs.config_hash("supervised", held) != runs.config_hash("supervised", TINY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..runs import Run
 
-RUNNABLE = ("dynamics", "label_smoothing", "lmc", "pruning", "grokking")
+RUNNABLE = ("dynamics", "label_smoothing", "lmc", "pruning", "grokking", "supervised_info", "freematch")
 
 
 def describe(run: Run) -> str:
@@ -39,4 +39,17 @@ def run_from_shell(name: str, profile: str, **overrides) -> str:
         table = pruning.run(configs.get(name, profile, **overrides))
         cols = ["sparsity", "reached", "acc_pruned", "acc_finetuned", "mir", "hdr"]
         return table[cols].round(4).to_string(index=False)
+    if name in ("supervised_info", "freematch"):
+        from . import info_losses as il
+
+        studies = configs.sweep(name, profile, **overrides)
+        go = il.run_supervised if name == "supervised_info" else il.run_semi_supervised
+        tables = []
+        for study in studies:
+            stats = il.summarize(go(study), error=name == "freematch")
+            cfg = study.train if name == "supervised_info" else study.freematch
+            what = "test accuracy %" if name == "supervised_info" else "test error %"
+            table = il.formatted(stats, None if name == "supervised_info" else "num_labels")
+            tables.append(f"{cfg.dataset} / {cfg.model}, {what}, mean ± sd over seeds:\n{table.to_string()}")
+        return "\n\n".join(tables)
     raise ValueError(f"unknown experiment {name!r}; runnable: {', '.join(RUNNABLE)}")

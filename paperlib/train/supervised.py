@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from .. import data as D
 from ..augment import weak_augment
-from ..metrics import interplay
+from ..metrics import interplay, nudge_zero_rows
 from ..models import build
 from ..progress import progress
-from ..runs import Run, resume_training, save_training
+from ..runs import NEW_FIELD, Run, resume_training, save_training
 from ..theory import nc_measures
+from .info_loss import InfoLoss
 
 ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.nn.Module], torch.Tensor]
 
@@ -49,7 +50,10 @@ class TrainConfig:
     seed: int = 0  # initialization (and data order, unless data_seed is set)
     data_seed: int | None = None  # data order and augmentation draws; two runs that differ only here share
     # their initialization (linear mode connectivity)
-    extra_loss: str = ""  # name of an extra loss term; its settings are part of the hash
+    extra_loss: str = ""  # an information loss term, e.g. "mi:0.5" or "hdr:1" (see train.info_loss)
+    # Images per class held out of the training set as a validation split (accuracy and loss logged as split
+    # "val"), for choosing hyperparameters without the test set; 0: none.
+    val_per_class: int = field(default=0, metadata={NEW_FIELD: True})
 
 
 def cosine_factor(step: int, total: int) -> float:
@@ -90,21 +94,30 @@ def extract(model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: i
     return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
+def _scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    return {
+        "acc": (logits.argmax(1) == labels).float().mean().item(),
+        "loss": F.cross_entropy(logits, labels).item(),
+    }
+
+
 def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: int) -> dict[str, float]:
     """Accuracy, loss, exact and batch-mean interplay, and NC1-NC4 of ``model`` on ``split``."""
     logits, feats = extract(model, split.images, dataset)
     labels = split.labels
     heads = model.head_weight.detach()
-    out = {
-        "acc": (logits.argmax(1) == labels).float().mean().item(),
-        "loss": F.cross_entropy(logits, labels).item(),
-    }
+    out = _scores(logits, labels)
     # A dead (all-zero) feature row has no direction; nudge it so early, unstable checkpoints still measure.
-    safe = feats.double() + (feats.abs().sum(1, keepdim=True) == 0) * 1e-12
+    safe = nudge_zero_rows(feats.double())
     out.update(interplay(safe, heads, labels))
     out.update({f"{k}_batch": v for k, v in interplay(safe, heads, labels, batch_size=metric_batch).items()})
     out.update(nc_measures(safe, labels, heads, model.head.bias.detach()))
     return out
+
+
+def accuracy(model: torch.nn.Module, split: D.Split, dataset: str) -> dict[str, float]:
+    """Accuracy and cross-entropy only (the validation split needs no information measures)."""
+    return _scores(extract(model, split.images, dataset)[0], split.labels)
 
 
 def _eval_order(split: D.Split, seed: int) -> D.Split:
@@ -124,10 +137,19 @@ def eval_split(cfg: TrainConfig) -> D.Split:
 def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> None:
     """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
     train_set = D.load(cfg.dataset, "train")
+    val_set = None
+    if cfg.val_per_class:
+        train_set, val_set = D.hold_out(train_set, cfg.val_per_class)
     if cfg.train_per_class:
         train_set = train_set.subset(D.balanced_subset(train_set.labels, cfg.train_per_class, cfg.seed))
     test_set = eval_split(cfg)
     num_classes = D.NUM_CLASSES[cfg.dataset]
+
+    if extra_loss is None and cfg.extra_loss:
+        term = InfoLoss.parse(cfg.extra_loss)
+
+        def extra_loss(feats, logits, labels, model):
+            return term(feats, model.head_weight[labels])
 
     model = make_model(cfg)
     opt = make_optimizer(model, cfg)
@@ -145,6 +167,10 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
     def evaluate(at: int) -> None:
         for name, value in measure(model, test_set, cfg.dataset, cfg.metric_batch).items():
             rows.append((at, "test", name, float(value)))
+        if val_set is not None:
+            rows.extend(
+                (at, "val", name, value) for name, value in accuracy(model, val_set, cfg.dataset).items()
+            )
 
     def checkpoint() -> None:
         save_training(run, step, rows, modules, (order_g, aug_g), perm=perm, pos=pos)
