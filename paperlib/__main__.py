@@ -1,6 +1,7 @@
 """Command line.
 
 ``python -m paperlib run EXPERIMENT --profile P [--set key=value ...]``  train (or fetch) an experiment's runs
+    (also under ``torchrun --standalone --nproc_per_node=N -m paperlib run ...``, one process per GPU)
 ``python -m paperlib claims --profile P``                              print the scorecard
 ``python -m paperlib book --profile P``                                execute the notebooks, build the book
 """
@@ -31,16 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        from . import configs
+        from . import configs, distributed
         from .experiments import run_from_shell
 
+        distributed.setup()  # under torchrun: join the process group (NCCL on GPUs, gloo on CPU)
         try:
             overrides = configs.parse_overrides(args.overrides, args.experiment)
             report = run_from_shell(args.experiment, args.profile, **overrides)
         except (ValueError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        print(report)
+        if distributed.is_main():
+            print(report)
         return 0
 
     if args.command == "claims":

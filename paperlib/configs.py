@@ -176,7 +176,7 @@ _REGISTRY["supervised_info"] = {
 _REGISTRY["freematch"] = {
     "smoke": dict(
         freematch=FreeMatchConfig(
-            **_FM_FMNIST, steps=12, eval_every=12, ckpt_every=12, eval_per_class=20, ema_model=0.9, uratio=3
+            **_FM_FMNIST, steps=20, eval_every=20, ckpt_every=20, eval_per_class=20, ema_model=0.8, uratio=3
         ),
         seeds=(0, 1),
     ),
@@ -201,15 +201,33 @@ def get(experiment: str, profile: str, **overrides):
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     cls = _CLASSES[experiment]
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - names)
+    flat = {k: v for k, v in overrides.items() if "." not in k}
+    unknown = sorted(set(flat) - names)
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown} for {experiment}; settings are {sorted(names)}")
-    return cls(**{**_REGISTRY[experiment][profile], **overrides})
+    cfg = cls(**{**_REGISTRY[experiment][profile], **flat})
+    for key, value in overrides.items():  # "train.steps=100": a setting of a nested group
+        if "." in key:
+            cfg = _set_nested(cfg, experiment, key, value)
+    return cfg
+
+
+def _set_nested(cfg, experiment: str, key: str, value):
+    outer, inner = key.split(".", 1)
+    group = getattr(cfg, outer, None)
+    if not dataclasses.is_dataclass(group):
+        groups = [f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))]
+        raise ValueError(f"{key!r}: {experiment} has no group {outer!r} of settings; groups: {groups}")
+    inner_names = sorted(f.name for f in dataclasses.fields(group))
+    if inner not in inner_names:
+        raise ValueError(f"unknown setting {inner!r} in {outer} of {experiment}; settings are {inner_names}")
+    return dataclasses.replace(cfg, **{outer: dataclasses.replace(group, **{inner: value})})
 
 
 def sweep(experiment: str, profile: str, **overrides) -> list:
     """All configs an experiment runs: the paper profile adds CIFAR-100 / WRN-28-8 to the supervised
-    experiments and CIFAR-100 and STL-10 to FreeMatch (Table 1's columns), and label smoothing repeats each setting for every level in ``LABEL_SMOOTHING``."""
+    experiments and CIFAR-100 and STL-10 to FreeMatch (Table 1's columns), and label smoothing repeats each
+    setting for every level in ``LABEL_SMOOTHING``."""
     base = [get(experiment, profile, **overrides)]
     if experiment in ("dynamics", "label_smoothing") and profile == "paper" and "dataset" not in overrides:
         base.append(dataclasses.replace(base[0], **_PAPER_CIFAR100))
@@ -225,7 +243,8 @@ def sweep(experiment: str, profile: str, **overrides) -> list:
 
 
 def parse_overrides(pairs: list[str], experiment: str) -> dict:
-    """``["steps=100", "lr=0.01"]`` -> typed overrides, checked against the experiment's settings."""
+    """``["steps=100", "lr=0.01"]`` -> typed overrides, checked against the experiment's settings; a dotted key
+    (``train.steps=100``, ``freematch.num_labels=40``) sets one setting of a nested group."""
     import json
 
     if experiment not in _CLASSES:
@@ -236,7 +255,7 @@ def parse_overrides(pairs: list[str], experiment: str) -> dict:
         key, sep, raw = pair.partition("=")
         if not sep:
             raise ValueError(f"--set expects key=value, got {pair!r}")
-        if key not in fields:
+        if key.split(".", 1)[0] not in fields:
             raise ValueError(f"unknown setting {key!r} for {experiment}; settings are {sorted(fields)}")
         try:
             value = json.loads(raw)

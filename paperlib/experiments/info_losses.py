@@ -9,6 +9,7 @@ tables report test accuracy (error) as mean and sample standard deviation over s
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import pandas as pd
@@ -54,7 +55,7 @@ def loss_spec(kind: str, lam: float, detach_head: bool) -> str:
 def _last(run: runs.Run, split: str, metric: str) -> float:
     rows = run.metrics()
     rows = rows[(rows.split == split) & (rows.metric == metric)]
-    return float(rows.sort_values("step").value.iloc[-1])
+    return float(rows.sort_values("step").value.iloc[-1]) if len(rows) else math.nan
 
 
 def _row(run: runs.Run, **labels) -> dict:
@@ -69,6 +70,8 @@ def _row(run: runs.Run, **labels) -> dict:
 
 def _select(candidates: list[dict]) -> float:
     """The lambda with the best validation accuracy (first, i.e. smallest, on a tie)."""
+    if len(candidates) > 1 and any(math.isnan(r["val_acc"]) for r in candidates):
+        raise ValueError("choosing lambda needs a validation split: set val_per_class > 0 (or give one lambda)")
     best = max(candidates, key=lambda r: (r["val_acc"], -r["lambda"]))
     return best["lambda"]
 
@@ -196,3 +199,18 @@ def formatted(stats: pd.DataFrame, columns: str | None = None) -> pd.DataFrame:
     if columns is None:
         return table.set_index("method")[["cell", "seeds", "lam"]]
     return table.pivot(index="method", columns=columns, values="cell").reindex(table.method.unique())
+
+
+def against(stats: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Each method's mean minus the ``reference`` method's (per label count where there are several), with the
+    standard error of the difference from the two seed spreads."""
+    keys = ["num_labels"] if "num_labels" in stats else []
+    ref = stats[stats.method == reference].set_index(keys) if keys else stats[stats.method == reference]
+    rows = []
+    for r in stats[stats.method != reference].itertuples():
+        base = ref.loc[r.num_labels] if keys else ref.iloc[0]
+        se = ((r.sd**2 / r.seeds) + (base["sd"] ** 2 / base["seeds"])) ** 0.5
+        rows.append(
+            {"method": r.method, **{k: getattr(r, k) for k in keys}, "diff": r.mean - base["mean"], "se": se}
+        )
+    return pd.DataFrame(rows)

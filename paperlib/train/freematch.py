@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import data as D
+from .. import distributed
 from ..augment import strong_augment, weak_augment
 from ..progress import progress
 from ..runs import Run, resume_training, save_training
@@ -77,6 +78,7 @@ class SelfAdaptiveThreshold:
     def update(self, probs: torch.Tensor) -> None:
         """Fold one batch of weak-view probabilities (n, C) into the three EMAs."""
         probs = probs.double()
+        self._to(probs.device)
         max_probs, pred = probs.max(dim=1)
         hist = torch.bincount(pred, minlength=self.p_model.numel()).double() / pred.numel()
         self.time_p = self.m * self.time_p + (1 - self.m) * max_probs.mean()
@@ -86,8 +88,14 @@ class SelfAdaptiveThreshold:
     @torch.no_grad()
     def mask(self, probs: torch.Tensor) -> torch.Tensor:
         """Boolean mask of the confident samples: max prob >= tau * p~(c) / max p~ for the predicted c."""
+        self._to(probs.device)
         max_probs, pred = probs.double().max(dim=1)
         return max_probs >= self.time_p * (self.p_model / self.p_model.max())[pred]
+
+    def _to(self, device: torch.device) -> None:
+        self.time_p, self.p_model, self.label_hist = (
+            t.to(device) for t in (self.time_p, self.p_model, self.label_hist)
+        )
 
     def state_dict(self) -> dict:
         return {"time_p": self.time_p, "p_model": self.p_model, "label_hist": self.label_hist}
@@ -184,7 +192,8 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
     labeled, pool, val_set = labeled_and_unlabeled(cfg)
     test_set = eval_split(cfg)
     flip, info = D.FLIP[cfg.dataset], InfoLoss.parse(cfg.extra_loss)
-    model = make_model(cfg)
+    dev = distributed.device()
+    model = make_model(cfg).to(dev)
     ema = EMAModel(model, cfg.ema_model)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, cfg.steps))
@@ -201,13 +210,20 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
         "unlabeled": unl_stream,
     }
     step, rows, _ = resume_training(run, modules, (order_g, aug_g))
+    net = distributed.wrap(model)  # every process draws the global batch and trains on its slice
 
     def evaluate(at: int) -> None:
+        distributed.sync_buffers(model)
+        distributed.sync_buffers(ema.model)
         for name, value in measure(ema.model, test_set, cfg.dataset, cfg.metric_batch).items():
             rows.append((at, "test", name, float(value)))
         rows.append((at, "test", "acc_raw", accuracy(model, test_set, cfg.dataset)["acc"]))
         if val_set is not None:
             rows.extend((at, "val", k, v) for k, v in accuracy(ema.model, val_set, cfg.dataset).items())
+
+    def checkpoint() -> None:
+        if distributed.is_main():
+            save_training(run, step, rows, modules, (order_g, aug_g))
 
     model.train()
     bar = progress(range(step, cfg.steps), desc=f"freematch {run.folder.name}", total=cfg.steps - step)
@@ -218,16 +234,20 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
         u = pool.images[unl_stream.take(cfg.batch_size * cfg.uratio)]
         views = [weak_augment(x.images, aug_g, flip, cfg.pad), weak_augment(u, aug_g, flip, cfg.pad)]
         views.append(strong_augment(u, aug_g, flip, cfg.pad))
-        logits, feats = model(D.normalize(torch.cat(views), cfg.dataset))
-        n_x, n_u = len(x), len(u)
+        mine_x, mine_u = distributed.local_slice(len(x)), distributed.local_slice(len(u))
+        views = [views[0][mine_x], views[1][mine_u], views[2][mine_u]]
+        logits, feats = net(D.normalize(torch.cat(views), cfg.dataset).to(dev))
+        n_x, n_u = len(views[0]), len(views[1])
         logits_x, logits_w, logits_s = logits[:n_x], logits[n_x : n_x + n_u], logits[n_x + n_u :]
         probs_w = logits_w.detach().softmax(dim=1)
-        threshold.update(probs_w)
+        threshold.update(distributed.all_gather_cat(probs_w))  # the statistics of the global batch
         mask = threshold.mask(probs_w)
         pseudo = probs_w.argmax(dim=1)
         unsup = (F.cross_entropy(logits_s, pseudo, reduction="none") * mask).mean()
         fair = fairness_loss(logits_s, mask, threshold.p_model, threshold.label_hist)
-        loss = F.cross_entropy(logits_x, x.labels) + cfg.lambda_u * unsup + cfg.lambda_f * fair
+        loss = (
+            F.cross_entropy(logits_x, x.labels[mine_x].to(dev)) + cfg.lambda_u * unsup + cfg.lambda_f * fair
+        )
         if info is not None:
             loss = loss + info(feats[n_x + n_u :][mask], model.head_weight[pseudo[mask]])
         opt.zero_grad(set_to_none=True)
@@ -240,8 +260,10 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
             rows.append((step, "train", "mask_rate", mask.float().mean().item()))
             rows.append((step, "train", "threshold", threshold.time_p.item()))
         if step % cfg.ckpt_every == 0 and step < cfg.steps:
-            save_training(run, step, rows, modules, (order_g, aug_g))
+            checkpoint()
     if not rows or rows[-1][0] != cfg.steps or rows[-1][1] == "train":
         evaluate(cfg.steps)
-    save_training(run, step, rows, modules, (order_g, aug_g))
-    run.mark_done()
+    checkpoint()
+    if distributed.is_main():
+        run.mark_done()
+    distributed.barrier()

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import data as D
+from .. import distributed
 from ..augment import weak_augment
 from ..metrics import interplay, nudge_zero_rows
 from ..models import build
@@ -87,11 +88,17 @@ def make_model(cfg: TrainConfig) -> torch.nn.Module:
 
 @torch.no_grad()
 def extract(model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: int = 1000):
-    """Logits and features of uint8 ``images`` in eval mode, in chunks."""
-    model.eval()
-    outs = [model(D.normalize(images[i : i + chunk], dataset)) for i in range(0, len(images), chunk)]
-    model.train()
-    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+    """Logits and features (on the CPU) of uint8 ``images`` in eval mode, in chunks on the model's device.
+    Under torchrun each process computes its shard and every process gets all rows."""
+    net = distributed.unwrap(model)
+    dev = next(net.parameters()).device
+    mine = distributed.shard(len(images))
+    part = images[mine.start : mine.stop]
+    net.eval()
+    outs = [net(D.normalize(part[i : i + chunk], dataset).to(dev)) for i in range(0, len(part), chunk)]
+    net.train()
+    logits, feats = (torch.cat([o[k] for o in outs]) for k in (0, 1))
+    return tuple(distributed.gather_rows(x, len(images)).cpu() for x in (logits, feats))
 
 
 def _scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -105,13 +112,13 @@ def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: 
     """Accuracy, loss, exact and batch-mean interplay, and NC1-NC4 of ``model`` on ``split``."""
     logits, feats = extract(model, split.images, dataset)
     labels = split.labels
-    heads = model.head_weight.detach()
+    heads = model.head_weight.detach().cpu()
     out = _scores(logits, labels)
     # A dead (all-zero) feature row has no direction; nudge it so early, unstable checkpoints still measure.
     safe = nudge_zero_rows(feats.double())
     out.update(interplay(safe, heads, labels))
     out.update({f"{k}_batch": v for k, v in interplay(safe, heads, labels, batch_size=metric_batch).items()})
-    out.update(nc_measures(safe, labels, heads, model.head.bias.detach()))
+    out.update(nc_measures(safe, labels, heads, model.head.bias.detach().cpu()))
     return out
 
 
@@ -151,7 +158,8 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
         def extra_loss(feats, logits, labels, model):
             return term(feats, model.head_weight[labels])
 
-    model = make_model(cfg)
+    dev = distributed.device()
+    model = make_model(cfg).to(dev)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, cfg.steps))
     data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
@@ -163,8 +171,10 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
         perm, pos = torch.randperm(len(train_set), generator=order_g), 0
     else:
         perm, pos = extra["perm"], extra["pos"]
+    net = distributed.wrap(model)  # every process draws the global batch and trains on its slice
 
     def evaluate(at: int) -> None:
+        distributed.sync_buffers(model)
         for name, value in measure(model, test_set, cfg.dataset, cfg.metric_batch).items():
             rows.append((at, "test", name, float(value)))
         if val_set is not None:
@@ -173,7 +183,8 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
             )
 
     def checkpoint() -> None:
-        save_training(run, step, rows, modules, (order_g, aug_g), perm=perm, pos=pos)
+        if distributed.is_main():
+            save_training(run, step, rows, modules, (order_g, aug_g), perm=perm, pos=pos)
 
     model.train()
     bar = progress(range(step, cfg.steps), desc=f"{cfg.model} {run.folder.name}", total=cfg.steps - step)
@@ -187,8 +198,9 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
         images = train_set.images[idx]
         if cfg.augment:
             images = weak_augment(images, aug_g, flip=D.FLIP[cfg.dataset])
-        labels = train_set.labels[idx]
-        logits, feats = model(D.normalize(images, cfg.dataset))
+        mine = distributed.local_slice(len(idx))
+        labels = train_set.labels[idx][mine].to(dev)
+        logits, feats = net(D.normalize(images[mine], cfg.dataset).to(dev))
         loss = F.cross_entropy(logits, smoothed_targets(labels, num_classes, cfg.label_smoothing))
         if extra_loss is not None:
             loss = loss + extra_loss(feats, logits, labels, model)
@@ -202,4 +214,6 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
     if not rows or rows[-1][0] != cfg.steps:
         evaluate(cfg.steps)
     checkpoint()
-    run.mark_done()
+    if distributed.is_main():
+        run.mark_done()
+    distributed.barrier()
