@@ -9,7 +9,7 @@ MATHJAX := book/_mathjax/tex-chtml.js
 PROFILE ?= cpu
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data mathjax book test lint clean notebooks
+.PHONY: setup data mathjax book test bench lint clean notebooks
 
 setup: $(STAMP) $(MATHJAX) data
 
@@ -43,9 +43,13 @@ book: setup
 test: setup
 	$(PY) -m pytest
 
+# Speed and memory measurements (not part of the tests): prints a report, writes benchmarks/RESULTS.md.
+bench: setup
+	$(PY) -m benchmarks.run
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check paperlib tests conftest.py
-	$(VENV)/bin/ruff format --check paperlib tests conftest.py
+	$(VENV)/bin/ruff check paperlib tests benchmarks conftest.py
+	$(VENV)/bin/ruff format --check paperlib tests benchmarks conftest.py
 
 clean:
 	rm -rf book/_build book/chapters book/scorecard.md

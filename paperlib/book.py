@@ -6,6 +6,7 @@ names the notebook and the cell; Sphinx warnings are errors.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 from . import claims
-from .storage import REPO_ROOT, atomic_write_text
+from .storage import REPO_ROOT, atomic_write_json, atomic_write_text, runs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BOOK = REPO_ROOT / "book"
@@ -52,6 +53,21 @@ def execute(notebook: Path, out: Path, profile: str) -> float:
     return time.perf_counter() - start
 
 
+def timings_file(profile: str) -> Path:
+    """Where the book build keeps each notebook's last wall time (read by ``make bench``)."""
+    return runs_root() / "timings" / f"book-{profile}.json"
+
+
+def record_time(profile: str, notebook: str, seconds: float) -> None:
+    """Remember a notebook's last wall time and when it was measured (a notebook whose runs come from the
+    store takes seconds, so the bench reports the date beside each time)."""
+    path = timings_file(profile)
+    table = json.loads(path.read_text()) if path.exists() else {}
+    table[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, table)
+
+
 def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     """Execute all chapters into ``out_dir/chapters``, write the scorecard, build HTML; return index.html."""
     if profile not in claims.PROFILES:
@@ -72,6 +88,7 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     for nb in chapters():
         seconds = execute(nb, out_dir / "chapters" / nb.name, profile)
         print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
+        record_time(profile, nb.name, seconds)
     atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")),

@@ -72,6 +72,24 @@ def test_exact_routes_match_nxn_reference(n, d, c, route):
         assert got[key] == pytest.approx(value, abs=1e-9), key
 
 
+@pytest.mark.parametrize("n,d,c", [(400, 8, 5), (120, 16, 10), (60, 4, 30)])
+def test_both_joint_routes_give_the_same_values_whichever_is_chosen(n, d, c):
+    z, w, y = data(n, d, c, seed=c)
+    auto, kron, full = (interplay(z, w, y, route=r) for r in (None, "kron", "gram"))
+    for key in auto:
+        assert kron[key] == pytest.approx(full[key], abs=1e-9) and auto[key] == pytest.approx(
+            full[key], abs=1e-9
+        )
+    with pytest.raises(ValueError, match="unknown route"):
+        interplay(z, w, y, route="fast")
+
+
+def test_route_rule_picks_the_smaller_matrix():
+    assert joint_route(10_000, 128, 10) == "kron"  # 1,280 < 10,000
+    assert joint_route(10_000, 128, 100) == "gram"  # 12,800 > 10,000
+    assert joint_route(100_000, 128, 100) == "kron"
+
+
 def test_low_rank_heads_reduce_to_their_span():
     z, _, y = data(1500, 20, 6, seed=3)
     w = torch.randn(6, 2) @ torch.randn(2, 20)  # six heads in a 2-dim span

@@ -40,6 +40,9 @@ def test_ruff_clean():
 
     ruff = Path(sys.executable).with_name("ruff")
     done = subprocess.run(
-        [str(ruff), "check", "paperlib", "tests", "conftest.py"], cwd=ROOT, capture_output=True, text=True
+        [str(ruff), "check", "paperlib", "tests", "benchmarks", "conftest.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout

@@ -71,7 +71,9 @@ def _row(run: runs.Run, **labels) -> dict:
 def _select(candidates: list[dict]) -> float:
     """The lambda with the best validation accuracy (first, i.e. smallest, on a tie)."""
     if len(candidates) > 1 and any(math.isnan(r["val_acc"]) for r in candidates):
-        raise ValueError("choosing lambda needs a validation split: set val_per_class > 0 (or give one lambda)")
+        raise ValueError(
+            "choosing lambda needs a validation split: set val_per_class > 0 (or give one lambda)"
+        )
     best = max(candidates, key=lambda r: (r["val_acc"], -r["lambda"]))
     return best["lambda"]
 

@@ -228,7 +228,7 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
     model.train()
     bar = progress(range(step, cfg.steps), desc=f"freematch {run.folder.name}", total=cfg.steps - step)
     for _ in bar:
-        if step % cfg.eval_every == 0:
+        if step % cfg.eval_every == 0 and step > 0:  # no curve starts at the random initialization here
             evaluate(step)
         x = labeled.subset(lab_stream.take(cfg.batch_size))
         u = pool.images[unl_stream.take(cfg.batch_size * cfg.uratio)]
@@ -261,7 +261,7 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
             rows.append((step, "train", "threshold", threshold.time_p.item()))
         if step % cfg.ckpt_every == 0 and step < cfg.steps:
             checkpoint()
-    if not rows or rows[-1][0] != cfg.steps or rows[-1][1] == "train":
+    if not any(r[0] == cfg.steps and r[1] == "test" for r in rows):
         evaluate(cfg.steps)
     checkpoint()
     if distributed.is_main():
