@@ -58,12 +58,21 @@ def timings_file(profile: str) -> Path:
     return runs_root() / "timings" / f"book-{profile}.json"
 
 
-def record_time(profile: str, notebook: str, seconds: float) -> None:
-    """Remember a notebook's last wall time and when it was measured (a notebook whose runs come from the
-    store takes seconds, so the bench reports the date beside each time)."""
+def finished_runs() -> int:
+    """How many finished runs and tables the store holds."""
+    return sum(1 for _ in runs_root().glob("*/*/DONE"))
+
+
+def record_time(profile: str, notebook: str, seconds: float, new_runs: int) -> None:
+    """Remember a notebook's last wall time, when it was measured and how many runs it had to train (one
+    whose runs all come from the store takes seconds)."""
     path = timings_file(profile)
     table = json.loads(path.read_text()) if path.exists() else {}
-    table[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
+    table[notebook] = {
+        "seconds": round(seconds, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "new_runs": new_runs,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, table)
 
@@ -86,9 +95,10 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     (out_dir / "chapters").mkdir(exist_ok=True)
     os.environ.setdefault("PAPERLIB_QUIET", "1")  # progress bars are noise in a rendered page
     for nb in chapters():
+        before = finished_runs()
         seconds = execute(nb, out_dir / "chapters" / nb.name, profile)
         print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
-        record_time(profile, nb.name, seconds)
+        record_time(profile, nb.name, seconds, finished_runs() - before)
     atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")),

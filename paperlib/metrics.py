@@ -31,6 +31,7 @@ __all__ = [
     "paired_interplay",
     "joint_route",
     "nudge_zero_rows",
+    "batch_entropies",
 ]
 
 _DIAG_TOL = 1e-6
@@ -244,6 +245,24 @@ def _entropy_joint(
     m = (s.reshape(num_classes, d * d).T @ cc.reshape(num_classes, r * r)).reshape(d, d, r, r)
     m = m.permute(0, 2, 1, 3).reshape(d * r, d * r)
     return _entropy_of_spectrum(torch.linalg.eigvalsh(m), n)
+
+
+def batch_entropies(
+    features: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor, joint: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Differentiable H(G(features)), H(G(heads[labels])) and, if ``joint``, H(G(features) * G(heads[labels])),
+    as 0-dim float64 tensors: the building blocks of the information loss terms.
+
+    Each entropy comes from the smallest matrix with its spectrum: d x d or n x n for the features, the C x C
+    class matrix for the heads, and the n x n Hadamard product for the joint term (a training batch is smaller
+    than d * C; the Khatri-Rao route would also differentiate through an SVD, whose gradient is unstable at
+    repeated singular values)."""
+    z, w, labels = _check_inputs(features, heads, labels)
+    h_joint = None
+    if joint:
+        wy = w[labels]
+        h_joint = _entropy_of_spectrum(torch.linalg.eigvalsh((z @ z.T) * (wy @ wy.T)), z.shape[0])
+    return _entropy_rows(z), _entropy_heads(w, labels), h_joint
 
 
 def _summary(h1: torch.Tensor, h2: torch.Tensor, hj: torch.Tensor) -> dict[str, float]:

@@ -8,7 +8,7 @@ import torch
 
 from paperlib import configs, runs
 from paperlib.experiments import info_losses as il
-from paperlib.metrics import gram, mutual_information
+from paperlib.metrics import gram, matrix_entropy, mutual_information
 from paperlib.train import freematch as fm
 from paperlib.train.info_loss import InfoLoss, info_term
 
@@ -32,7 +32,7 @@ def test_loss_terms_are_finite_on_degenerate_batches(kind, case):
     if case == "one class":
         labels = torch.zeros_like(labels)
     x = feats * torch.tensor([0.0] + [1.0] * 5)[:, None] if case == "dead feature" else feats
-    value = InfoLoss(kind, 0.5)(x, heads[labels])
+    value = InfoLoss(kind, 0.5)(x, heads, labels)
     value.backward()
     assert torch.isfinite(value) and value.dtype == torch.float32
     assert torch.isfinite(feats.grad).all() and torch.isfinite(heads.grad).all()
@@ -43,8 +43,10 @@ def test_loss_terms_are_finite_on_degenerate_batches(kind, case):
 def test_terms_equal_their_definitions_and_detach_stops_head_gradients():
     feats, heads, labels = _batch(12)
     k_f, k_v = gram(feats.detach()), gram(heads.detach()[labels])
-    assert info_term("mi", feats, heads[labels]).item() == pytest.approx(-mutual_information(k_f, k_v).item())
-    InfoLoss.parse("hdr:2:detach")(feats, heads[labels]).backward()
+    assert info_term("mi", feats, heads, labels).item() == pytest.approx(-mutual_information(k_f, k_v).item())
+    h_gap = abs(matrix_entropy(k_f) - matrix_entropy(k_v)).item()
+    assert info_term("hdr", feats, heads, labels).item() == pytest.approx(h_gap)
+    InfoLoss.parse("hdr:2:detach")(feats, heads, labels).backward()
     assert heads.grad is None and feats.grad.abs().sum() > 0
 
 
@@ -53,8 +55,8 @@ def test_bad_specs_say_how_to_write_one():
     for bad in ("mi", "mi:x", "kl:1", "mi:1:stop", "mi:-1"):
         with pytest.raises(ValueError, match="KIND:WEIGHT|not a number|unknown information loss|>= 0"):
             InfoLoss.parse(bad)
-    with pytest.raises(ValueError, match="one head row per sample"):
-        info_term("mi", torch.ones(4, 3), torch.ones(3, 3))
+    with pytest.raises(ValueError, match="one label per feature row"):
+        info_term("mi", torch.ones(4, 3), torch.ones(3, 3), torch.zeros(3, dtype=torch.long))
 
 
 def test_a_few_steps_of_the_mi_loss_raise_mi_and_the_hdr_loss_lowers_the_gap():
@@ -66,7 +68,7 @@ def test_a_few_steps_of_the_mi_loss_raise_mi_and_the_hdr_loss_lowers_the_gap():
         opt = torch.optim.Adam([*net.parameters(), heads], lr=0.05)
         values = []
         for _ in range(30):
-            loss = info_term(kind, net(x), heads[labels])
+            loss = info_term(kind, net(x), heads, labels)
             values.append(loss.item())
             opt.zero_grad()
             loss.backward()

@@ -249,7 +249,7 @@ def train(cfg: FreeMatchConfig, run: Run) -> None:
             F.cross_entropy(logits_x, x.labels[mine_x].to(dev)) + cfg.lambda_u * unsup + cfg.lambda_f * fair
         )
         if info is not None:
-            loss = loss + info(feats[n_x + n_u :][mask], model.head_weight[pseudo[mask]])
+            loss = loss + info(feats[n_x + n_u :][mask], model.head_weight, pseudo[mask])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

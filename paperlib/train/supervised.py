@@ -156,7 +156,7 @@ def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> No
         term = InfoLoss.parse(cfg.extra_loss)
 
         def extra_loss(feats, logits, labels, model):
-            return term(feats, model.head_weight[labels])
+            return term(feats, model.head_weight, labels)
 
     dev = distributed.device()
     model = make_model(cfg).to(dev)
