@@ -175,7 +175,10 @@ def test_freematch_paper_configuration_runs_two_steps_on_cifar_files(tmp_path, m
     paper = studies[0].freematch
     assert (paper.batch_size, paper.uratio, paper.lambda_u, paper.lambda_f) == (64, 7, 1.0, 0.001)
     assert (paper.ema_p, paper.ema_model, paper.steps, paper.lr) == (0.999, 0.999, 2**20, 0.03)
-    cfg = dataclasses.replace(paper, steps=2, eval_every=2, ckpt_every=2, extra_loss="mi:0.1")
+    assert paper.val_per_class > 0  # lambda is chosen on held-out images in every profile
+    cfg = dataclasses.replace(
+        paper, steps=2, eval_every=2, ckpt_every=2, extra_loss="mi:0.1", val_per_class=2
+    )
     done = runs.run("freematch", cfg, fm.train)
     rows = done.metrics()
     assert done.done and sorted(rows.step.unique()) == [2]
