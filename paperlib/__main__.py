@@ -12,33 +12,35 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import claims
-from .experiments import RUNNABLE
+from . import registry
+from .configs import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_claims = sub.add_parser("claims", help="print the scorecard of the paper's claims")
-    p_claims.add_argument("--profile", default="cpu", choices=claims.PROFILES)
+    p_claims.add_argument("--profile", default="cpu", choices=PROFILES)
     p_claims.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p_book = sub.add_parser("book", help="execute every notebook and build the HTML book")
-    p_book.add_argument("--profile", default="cpu", choices=claims.PROFILES)
+    p_book.add_argument("--profile", default="cpu", choices=PROFILES)
     p_book.add_argument("--out", type=Path, default=None, help="build into this folder instead of book/")
     p_run = sub.add_parser("run", help="train an experiment's runs (cached in the run store, resumable)")
-    p_run.add_argument("experiment", choices=RUNNABLE)
-    p_run.add_argument("--profile", default="cpu", choices=claims.PROFILES)
+    runnable = [name for name, spec in registry.experiments_by_name().items() if spec.runnable]
+    p_run.add_argument("experiment", choices=runnable)
+    p_run.add_argument("--profile", default="cpu", choices=PROFILES)
     p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
 
     if args.command == "run":
         from . import configs, distributed
-        from .experiments import run_from_shell
 
         distributed.setup()  # under torchrun: join the process group (NCCL on GPUs, gloo on CPU)
+        spec = registry.get(args.experiment)
         try:
-            overrides = configs.parse_overrides(args.overrides, args.experiment)
-            report = run_from_shell(args.experiment, args.profile, **overrides)
+            overrides = configs.parse_overrides(args.overrides)
+            spec.config(args.profile, **overrides)  # refuse unknown settings before anything runs
+            report = spec.shell_report(args.profile, **overrides)
         except (ValueError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "claims":
+        from . import claims
+
         if args.markdown:
             print(claims.scorecard_markdown(args.profile), end="")
         else:

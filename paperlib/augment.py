@@ -22,7 +22,7 @@ CUTOUT_FILL = 127.0
 
 def weak_augment(images: torch.Tensor, g: torch.Generator, flip: bool = True, pad: int = 4) -> torch.Tensor:
     """Random crop after reflect padding by ``pad`` pixels (1/8 of the side for STL-10 in USB), plus a random
-    horizontal flip; on a uint8 batch, one draw per image from ``g``."""
+    horizontal flip (label-preserving for every data set here); on a uint8 batch, one draw per image from ``g``."""
     n, _, h, w = images.shape
     padded = F.pad(images.float(), (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=g)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from . import claims
+from .configs import check_profile
 from .storage import REPO_ROOT, atomic_write_json, atomic_write_text, runs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -79,8 +80,7 @@ def record_time(profile: str, notebook: str, seconds: float, new_runs: int) -> N
 
 def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     """Execute all chapters into ``out_dir/chapters``, write the scorecard, build HTML; return index.html."""
-    if profile not in claims.PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(claims.PROFILES)}")
+    check_profile(profile)
     out_dir = Path(out_dir or BOOK).resolve()
     if out_dir != BOOK.resolve():
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,6 @@ STATS = {
     "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
 }
 NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "stl10": 10}
-# Horizontal flips keep the label for all four (a mirrored shirt or truck is still a shirt or truck).
-FLIP = {"fashion_mnist": True, "cifar10": True, "cifar100": True, "stl10": True}
 
 
 class DataNotFound(FileNotFoundError):

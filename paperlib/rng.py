@@ -1,4 +1,6 @@
-"""Seeded random generators: every random draw in the library comes from one of these, never the global RNG."""
+"""Seeded random generators. Data order, augmentation, splits and synthetic draws come from one of these;
+the global torch RNG is seeded only to initialize a model's weights (``make_model``), and the trainers
+checkpoint its state with theirs."""
 
 from __future__ import annotations
 

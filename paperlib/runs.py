@@ -99,32 +99,28 @@ class Run:
         atomic_write_text(self.folder / "DONE", "")
 
 
-def save_training(
-    run: Run, step: int, rows: list[tuple], modules: dict, generators: tuple = (), **extra
-) -> None:
-    """Checkpoint a training loop: the ``state_dict`` of every module / optimizer / scheduler in ``modules``,
-    the global torch RNG and ``generators``, the step, the rows, and any ``extra`` tensors or numbers."""
+def save_training(run: Run, step: int, rows: list[tuple], modules: dict, generators: tuple = ()) -> None:
+    """Checkpoint a training loop: the ``state_dict`` of every module / optimizer / scheduler / sampler in
+    ``modules``, the global torch RNG and ``generators``, the step and the rows."""
     state = {name: obj.state_dict() for name, obj in modules.items()}
     state.update(
-        step=step,
-        rng={"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]},
-        extra=extra,
+        step=step, rng={"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
     )
     run.save_checkpoint(state, rows)
 
 
-def resume_training(run: Run, modules: dict, generators: tuple = ()) -> tuple[int, list[tuple], dict]:
-    """Restore what ``save_training`` saved into ``modules`` and ``generators``; returns (step, rows, extra),
-    or (0, [], {}) when the run has no checkpoint yet."""
+def resume_training(run: Run, modules: dict, generators: tuple = ()) -> tuple[int, list[tuple]]:
+    """Restore what ``save_training`` saved into ``modules`` and ``generators``; returns (step, rows), or
+    (0, []) when the run has no checkpoint yet."""
     ckpt = run.load_checkpoint()
     if ckpt is None:
-        return 0, [], {}
+        return 0, []
     for name, obj in modules.items():
         obj.load_state_dict(ckpt[name])
     torch.set_rng_state(ckpt["rng"]["torch"])
     for g, s in zip(generators, ckpt["rng"]["generators"], strict=True):
         g.set_state(s)
-    return ckpt["step"], [tuple(r) for r in ckpt["rows"]], ckpt["extra"]
+    return ckpt["step"], [tuple(r) for r in ckpt["rows"]]
 
 
 def run(experiment: str, config: Any, trainer) -> Run:

@@ -1,25 +1,53 @@
 """The benchmark's building blocks (``make bench`` itself is not part of the tests)."""
 
+import os
+from pathlib import Path
+
 import pytest
 
-from benchmarks import run as bench
+from benchmarks import notebooks as nb_bench
+from benchmarks.common import synthetic, table
+from benchmarks.memory import memory_probe
+from benchmarks.routes import plain_route
+from benchmarks.run import verdicts
+from paperlib import book
 from paperlib.metrics import interplay
 
 
 def test_plain_route_is_the_reference_the_exact_route_must_match():
-    feats, heads, labels = bench.synthetic(400, 16, 10)
-    fast, plain = interplay(feats, heads, labels), bench.plain_route(feats, heads, labels)
+    feats, heads, labels = synthetic(400, 16, 10)
+    fast, plain = interplay(feats, heads, labels), plain_route(feats, heads, labels)
     for key, value in plain.items():
         assert fast[key] == pytest.approx(value, abs=1e-9), key
 
 
 def test_memory_probe_measures_the_call_alone():
-    probe = bench.memory_probe(5000, 128, 10)
+    probe = memory_probe(5000, 128, 10)
     assert 0 <= probe["peak_mb"] < 200 and probe["seconds"] > 0 and 0 < probe["mir"] <= 1
 
 
 def test_report_tables_are_markdown():
-    text = bench.table(["a", "b"], [[1, 2]])
+    text = table(["a", "b"], [[1, 2]])
     assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
-    verdict = bench.verdicts({"loss": {"+ MI": 0.05, "+ HDR": 0.2}})
+    verdict = verdicts({"loss": {"+ MI": 0.05, "+ HDR": 0.2}})
     assert verdict == ["- information-loss overhead: at most 20.0 % (target <= 10 %): missed"]
+
+
+@pytest.mark.parametrize("before", ["/users/own/store", None], ids=["set", "unset"])
+def test_notebook_bench_restores_the_users_run_store_when_a_notebook_fails(monkeypatch, tmp_path, before):
+    if before is None:
+        monkeypatch.delenv("PAPERLIB_RUNS", raising=False)
+    else:
+        monkeypatch.setenv("PAPERLIB_RUNS", before)
+    seen = []
+
+    def failing_execute(notebook: Path, out: Path, profile: str) -> float:
+        seen.append(os.environ["PAPERLIB_RUNS"])
+        raise book.BookError("notebook failed")
+
+    monkeypatch.setattr(book, "chapters", lambda: [tmp_path / "01_x.ipynb"])
+    monkeypatch.setattr(book, "execute", failing_execute)
+    with pytest.raises(book.BookError):
+        nb_bench.bench_notebooks(quick=True)
+    assert seen and seen[0] != before  # the notebook ran against the temporary, empty store
+    assert os.environ.get("PAPERLIB_RUNS") == before

@@ -1,15 +1,23 @@
 """paperlib.claims and configs: verdict rows, the scorecard and its command line."""
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from paperlib import claims, configs
+from paperlib import claims, registry
+from paperlib.storage import runs_root
+from paperlib.verdicts import Check
 
-SHARED_CLAIMS = Path(__file__).resolve().parents[2] / "shared" / "CLAIMS.md"
+PROJECT_CLAIMS = Path(__file__).resolve().parents[1] / "CLAIMS.md"
+
+
+def _check(cid="T1", verdict="holds", statistic="err 0"):
+    return Check(cid, verdict, statistic, "< 1e-10", {"max_error": 0.0})
 
 
 @pytest.fixture(autouse=True)
@@ -19,52 +27,57 @@ def store(tmp_path, monkeypatch):
 
 
 def test_scorecard_lists_every_id_and_records(store):
-    claims.record("T1", "holds", "err 0", "< 1e-10", "smoke", "01")
-    claims.record("T1", "fails", "err 1", "< 1e-10", "smoke", "01")  # replaces the earlier row
+    claims.record(_check(), "smoke", "01")
+    claims.record(_check(verdict="fails", statistic="err 1"), "smoke", "01")  # replaces the earlier row
     card = claims.scorecard("smoke")
-    assert list(card.id) == list(claims.CLAIMS)
+    assert list(card.id) == claims.claim_ids()
     assert card.set_index("id").loc["T1", "verdict"] == "fails"
     assert set(card.verdict) == {"fails", "not run"}
     assert claims.scorecard("cpu").set_index("id").loc["T1", "verdict"] == "not run"
     assert (store / "claims" / "smoke" / "T1.json").exists()
 
 
-@pytest.mark.skipif(not SHARED_CLAIMS.exists(), reason="shared/CLAIMS.md not beside the checkout")
-def test_ids_are_those_of_claims_md():
-    ids = re.findall(r"^\| ([A-Z]\d) \|", SHARED_CLAIMS.read_text(), flags=re.M)
-    assert ids == list(claims.CLAIMS)
+def test_registry_claims_are_the_projects_list():
+    """CLAIMS.md (the project's list) and the experiments' declared claims agree: ids, order, notebooks."""
+    rows = re.findall(r"^\| ([A-Z]\d) \| ([0-9/]+) \|", PROJECT_CLAIMS.read_text(), flags=re.M)
+    assert [cid for cid, _ in rows] == claims.claim_ids()
+    for cid, notebook in rows:
+        assert registry.claims()[cid].notebook == notebook, cid
 
 
 @pytest.mark.parametrize(
     "args,match",
     [
-        (("Z9", "holds", "", "", "cpu", "01"), "unknown claim id"),
-        (("T1", "maybe", "", "", "cpu", "01"), "verdict must be"),
-        (("T1", "holds", "", "", "laptop", "01"), "unknown profile"),
+        ((_check("Z9"), "cpu", "01"), "unknown claim id"),
+        ((_check(), "laptop", "01"), "unknown profile"),
     ],
 )
 def test_record_rejects_bad_rows(args, match):
     with pytest.raises(ValueError, match=match):
         claims.record(*args)
+    with pytest.raises(ValueError, match="verdict must be"):
+        _check(verdict="maybe")
 
 
 def test_recorder_and_decide(capsys):
     rec = claims.Recorder("smoke", "01")
-    rec("T3", True, "min 0", "[0, 1]")
-    rec("T4", False, "1 violation", "0", inconclusive=True)
+    rec(Check.of("T3", True, "min 0", "[0, 1]", min=np.float64(0.0)))
+    rec(Check.of("T4", False, "1 violation", "0", inconclusive=True))
     assert list(rec.table().verdict) == ["holds", "inconclusive"]
     assert "T3: holds" in capsys.readouterr().out
+    stored = json.loads((runs_root() / "claims" / "smoke" / "T3.json").read_text())
+    assert stored["numbers"] == {"min": 0.0}
 
 
 def test_cli_prints_scorecard(store):
-    claims.record("X1", "holds", "gap 0.5", "> 0.05", "cpu", "01")
+    claims.record(Check("X1", "holds", "gap 0.5", "> 0.05"), "cpu", "01")
     out = subprocess.run(
         [sys.executable, "-m", "paperlib", "claims", "--profile", "cpu"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    for cid in claims.CLAIMS:
+    for cid in claims.claim_ids():
         assert re.search(rf"^\s*{cid}\s", out, flags=re.M), cid
     assert re.search(r"X1\s+holds", out)
     bad = subprocess.run(
@@ -73,13 +86,23 @@ def test_cli_prints_scorecard(store):
     assert bad.returncode != 0 and "invalid choice" in bad.stderr
 
 
-def test_configs_get_and_errors():
-    smoke, cpu = configs.get("nc_theory", "smoke"), configs.get("nc_theory", "cpu")
+def test_registry_config_and_errors():
+    smoke, cpu = registry.config("nc_theory", "smoke"), registry.config("nc_theory", "cpu")
     assert cpu.range_draws_per_kind > smoke.range_draws_per_kind
-    assert configs.get("nc_theory", "smoke", c_max=20).c_max == 20
+    assert registry.config("nc_theory", "smoke", c_max=20).c_max == 20
     with pytest.raises(ValueError, match="unknown profile 'gpu'"):
-        configs.get("nc_theory", "gpu")
+        registry.config("nc_theory", "gpu")
     with pytest.raises(ValueError, match="unknown experiment"):
-        configs.get("nope", "cpu")
+        registry.config("nope", "cpu")
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['c_maxx'\]"):
-        configs.get("nc_theory", "cpu", c_maxx=3)
+        registry.config("nc_theory", "cpu", c_maxx=3)
+
+
+def test_every_experiment_has_a_notebook_and_a_book_entry():
+    """Adding an experiment is a module, a notebook and a line in book/_toc.yml: all three must exist."""
+    root = PROJECT_CLAIMS.parent
+    toc = (root / "book" / "_toc.yml").read_text()
+    for spec in registry.experiments_by_name().values():
+        notebooks = list((root / "notebooks").glob(f"{spec.notebook}_*.ipynb"))
+        assert len(notebooks) == 1, spec.name
+        assert f"chapters/{notebooks[0].stem}" in toc, spec.name

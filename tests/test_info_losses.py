@@ -6,11 +6,14 @@ import math
 import pytest
 import torch
 
-from paperlib import configs, runs
+from paperlib import registry, runs
 from paperlib.experiments import info_losses as il
+from paperlib.experiments.common import with_recipe
 from paperlib.metrics import gram, matrix_entropy, mutual_information
 from paperlib.train import freematch as fm
+from paperlib.train import loop
 from paperlib.train.info_loss import InfoLoss, info_term
+from paperlib.train.supervised import Recipe
 
 from .helpers import write_cifar, write_fashion_mnist
 
@@ -126,17 +129,19 @@ def test_ema_model_and_index_stream():
 
 
 TINY_FM = fm.FreeMatchConfig(
-    dataset="fashion_mnist",
-    model="wrn-10-1",
-    bn_momentum=0.1,
+    recipe=Recipe(
+        dataset="fashion_mnist",
+        model="wrn-10-1",
+        bn_momentum=0.1,
+        steps=6,
+        batch_size=4,
+        eval_every=3,
+        ckpt_every=3,
+        val_per_class=2,
+    ),
     num_labels=20,
-    steps=6,
-    batch_size=4,
     uratio=2,
-    eval_every=3,
-    ckpt_every=3,
     ema_model=0.9,
-    val_per_class=2,
     extra_loss="hdr:0.5",
 )
 
@@ -148,16 +153,16 @@ def test_freematch_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     assert {"val", "test", "train"} <= set(straight.split) and straight.step.max() == 6
 
     monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "crashed"))
-    real_save = fm.save_training
+    real_save = loop.save_training
 
     def save_then_crash(*args, **kwargs):
         real_save(*args, **kwargs)
         raise KeyboardInterrupt("simulated crash after the step-3 checkpoint")
 
-    monkeypatch.setattr(fm, "save_training", save_then_crash)
+    monkeypatch.setattr(loop, "save_training", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
         runs.run("freematch", TINY_FM, fm.train)
-    monkeypatch.setattr(fm, "save_training", real_save)
+    monkeypatch.setattr(loop, "save_training", real_save)
     resumed = runs.run("freematch", TINY_FM, fm.train).metrics()
     assert resumed.equals(straight)
 
@@ -165,20 +170,20 @@ def test_freematch_resumes_to_the_same_numbers(tmp_path, monkeypatch):
 def test_freematch_paper_configuration_runs_two_steps_on_cifar_files(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_DATA", str(write_cifar(tmp_path / "data", classes=10, per_file=20)))
     monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "runs"))
-    studies = configs.sweep("freematch", "paper")
-    settings = [(s.freematch.dataset, s.freematch.model, s.label_counts) for s in studies]
+    studies = registry.sweep("freematch", "paper")
+    settings = [(s.freematch.recipe.dataset, s.freematch.recipe.model, s.label_counts) for s in studies]
     assert settings == [
         ("cifar10", "wrn-28-2", (10, 40, 250)),
         ("cifar100", "wrn-28-8", (400, 2500)),
         ("stl10", "wrn-37-2", (40, 1000)),
     ]
     paper = studies[0].freematch
-    assert (paper.batch_size, paper.uratio, paper.lambda_u, paper.lambda_f) == (64, 7, 1.0, 0.001)
-    assert (paper.ema_p, paper.ema_model, paper.steps, paper.lr) == (0.999, 0.999, 2**20, 0.03)
-    assert paper.val_per_class > 0  # lambda is chosen on held-out images in every profile
-    cfg = dataclasses.replace(
-        paper, steps=2, eval_every=2, ckpt_every=2, extra_loss="mi:0.1", val_per_class=2
-    )
+    r = paper.recipe
+    assert (r.batch_size, paper.uratio, paper.lambda_u, paper.lambda_f) == (64, 7, 1.0, 0.001)
+    assert (paper.ema_p, paper.ema_model, r.steps, r.lr) == (0.999, 0.999, 2**20, 0.03)
+    assert r.val_per_class > 0  # lambda is chosen on held-out images in every profile
+    cfg = with_recipe(paper, steps=2, eval_every=2, ckpt_every=2, val_per_class=2)
+    cfg = dataclasses.replace(cfg, extra_loss="mi:0.1")
     done = runs.run("freematch", cfg, fm.train)
     rows = done.metrics()
     assert done.done and sorted(rows.step.unique()) == [2]
@@ -195,7 +200,7 @@ def test_lambda_is_chosen_on_validation_never_on_test():
         test = 0.9 - (0.1 if lam == 1.0 else 0.0)
         return {"loss": kind, "lambda": lam, "seed": seed, "val_acc": val, "test_acc": test}
 
-    rows = il._with_lambda_chosen(("mi",), (0.1, 1.0), (0, 1, 2), launch)
+    rows = il.with_lambda_chosen(("mi",), (0.1, 1.0), (0, 1, 2), launch)
     chosen = [r for r in rows if r["loss"] == "mi" and r["role"] == "chosen"]
     assert {r["lambda"] for r in chosen} == {1.0} and sorted(r["seed"] for r in chosen) == [0, 1, 2]
     assert [r["lambda"] for r in rows if r["role"] == "candidate"] == [0.1]

@@ -1,25 +1,23 @@
 """Linear mode connectivity and pruning: interpolation end points, masks, and the paired metric."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
-from paperlib import configs
+from paperlib import configs, registry
 from paperlib import data as D
 from paperlib.experiments import lmc, pruning
 from paperlib.metrics import paired_interplay
-from paperlib.train.supervised import TrainConfig, make_model
+from paperlib.train.supervised import Recipe, TrainConfig, make_model
 
 from .test_metrics import ref_entropy, ref_gram
 
-CFG = TrainConfig(model="wrn-10-1", bn_momentum=0.1)
+CFG = TrainConfig(recipe=Recipe(model="wrn-10-1", bn_momentum=0.1))
 
 
 def _trained_like(seed):
     """A model whose weights and BN buffers all differ from a fresh one (no training needed)."""
-    model = make_model(dataclasses.replace(CFG, seed=seed))
+    model = make_model(CFG.recipe, seed)
     with torch.no_grad():
         for buf in model.buffers():
             if buf.is_floating_point():
@@ -30,7 +28,7 @@ def _trained_like(seed):
 def test_interpolation_end_points_reproduce_both_models():
     a, b = _trained_like(1), _trained_like(2)
     x = torch.randn(5, 1, 28, 28)
-    mixed = make_model(CFG).eval()
+    mixed = make_model(CFG.recipe, 0).eval()
     for omega, ref in ((0.0, a), (1.0, b)):
         mixed.load_state_dict(lmc.mix(a.state_dict(), b.state_dict(), omega))
         assert torch.equal(mixed(x)[0], ref(x)[0]) and torch.equal(mixed(x)[1], ref(x)[1])
@@ -56,7 +54,7 @@ def test_recomputed_bn_statistics_match_the_data():
 
 @pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.9])
 def test_masks_reach_sparsity_and_survive_finetuning(sparsity):
-    model = make_model(CFG)
+    model = make_model(CFG.recipe, 0)
     pruning.prune_globally(model, sparsity)
     assert pruning.sparsity_of(model)["overall"] == pytest.approx(sparsity, abs=1e-3)
     g = torch.Generator().manual_seed(0)
@@ -89,10 +87,10 @@ def test_paired_interplay_matches_reference(n, d1, d2):
 @pytest.mark.parametrize("experiment", ["lmc", "pruning"])
 @pytest.mark.parametrize("profile", configs.PROFILES)
 def test_configs_exist_for_every_profile(experiment, profile):
-    cfg = configs.get(experiment, profile)
-    assert cfg.train.dataset == ("cifar10" if profile == "paper" else "fashion_mnist")
+    cfg = registry.config(experiment, profile)
+    assert cfg.train.recipe.dataset == ("cifar10" if profile == "paper" else "fashion_mnist")
     if experiment == "lmc":
         assert 3e-4 in cfg.lrs and cfg.omegas[0] == 0 and cfg.omegas[-1] == 1
     else:
-        assert cfg.train == configs.get("dynamics", profile)  # pruning reuses the dynamics run
+        assert cfg.train == registry.config("dynamics", profile)  # pruning reuses the dynamics run
         assert np.isclose(max(cfg.sparsities), 0.9)

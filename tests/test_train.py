@@ -12,13 +12,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from paperlib import configs, runs
+from paperlib import configs, registry, runs
+from paperlib.experiments import label_smoothing
+from paperlib.experiments.common import with_recipe
 from paperlib.models import build
-from paperlib.train.supervised import TrainConfig, cosine_factor, smoothed_targets, train
+from paperlib.train.supervised import Recipe, TrainConfig, cosine_factor, smoothed_targets, train
 
 from .helpers import write_cifar, write_fashion_mnist
 
-TINY = TrainConfig(model="wrn-10-1", bn_momentum=0.1, steps=12, batch_size=16, eval_every=4, ckpt_every=4)
+TINY = TrainConfig(
+    recipe=Recipe(model="wrn-10-1", bn_momentum=0.1, steps=12, batch_size=16, eval_every=4, ckpt_every=4)
+)
 
 
 @pytest.fixture
@@ -82,7 +86,7 @@ def test_cache_hit_does_not_train(fm_data, monkeypatch):
 
     again = runs.run("supervised", TINY, must_not_train)
     assert again.folder == first.folder and again.done
-    other = runs.Run("supervised", dataclasses.replace(TINY, lr=0.01))
+    other = runs.Run("supervised", with_recipe(TINY, lr=0.01))
     assert other.folder != first.folder and not other.done
 
 
@@ -99,7 +103,7 @@ def test_resume_after_kill_9_gives_identical_metrics(fm_data):
     args, env = _cli(fm_data / "killed", fm_data / "data", *sets)
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     folder = runs.Run(
-        "supervised", configs.get("dynamics", "smoke", **configs.parse_overrides(list(sets), "dynamics"))
+        "supervised", registry.config("dynamics", "smoke", **configs.parse_overrides(list(sets)))
     )
     deadline = time.time() + 120
     ckpt = fm_data / "killed" / "supervised" / folder.folder.name / "checkpoint.pt"
@@ -123,34 +127,57 @@ def test_resume_after_kill_9_gives_identical_metrics(fm_data):
 def test_cli_rejects_unknown_setting(fm_data):
     args, env = _cli(fm_data / "x", fm_data / "data", "stepz=3")
     done = subprocess.run(args, env=env, capture_output=True, text=True)
-    assert done.returncode == 2 and "unknown setting 'stepz'" in done.stderr
+    assert done.returncode == 2 and "unknown setting(s) ['stepz']" in done.stderr
 
 
 def test_paper_configuration_runs_two_steps_on_cifar_files(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_DATA", str(write_cifar(tmp_path / "data", classes=10, per_file=20)))
     monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "runs"))
-    paper = configs.sweep("dynamics", "paper")
-    assert [(c.dataset, c.model) for c in paper] == [("cifar10", "wrn-28-2"), ("cifar100", "wrn-28-8")]
-    assert paper[0].steps == 2**20 and paper[0].lr == 0.03 and paper[0].batch_size == 64
-    cfg = dataclasses.replace(paper[0], steps=2, eval_every=2, ckpt_every=2)
+    paper = registry.sweep("dynamics", "paper")
+    recipes = [c.recipe for c in paper]
+    assert [(r.dataset, r.model) for r in recipes] == [("cifar10", "wrn-28-2"), ("cifar100", "wrn-28-8")]
+    assert recipes[0].steps == 2**20 and recipes[0].lr == 0.03 and recipes[0].batch_size == 64
+    cfg = with_recipe(paper[0], steps=2, eval_every=2, ckpt_every=2)
     done = runs.run("supervised", cfg, train)
     assert done.done and sorted(done.metrics().step.unique()) == [0, 2]
 
 
 def test_label_smoothing_sweep_shares_the_dynamics_run():
-    sweep = configs.sweep("label_smoothing", "cpu")
-    assert [c.label_smoothing for c in sweep] == list(configs.LABEL_SMOOTHING)
-    dynamics = configs.get("dynamics", "cpu")
+    sweep = registry.sweep("label_smoothing", "cpu")
+    assert [c.label_smoothing for c in sweep] == list(label_smoothing.LEVELS)
+    dynamics = registry.config("dynamics", "cpu")
     assert runs.config_hash("supervised", sweep[0]) == runs.config_hash("supervised", dynamics)
 
 
 def test_a_field_added_later_keeps_stored_hashes_until_it_is_set():
-    """``val_per_class`` came after runs were stored: at its default it must not enter the hash."""
-    import hashlib
-    import json
+    """A field marked ``NEW_FIELD`` enters the hash only when set, so runs stored before it keep folders."""
 
-    old = {k: v for k, v in runs.config_dict(TINY).items() if k != "val_per_class"}
-    blob = json.dumps({"experiment": "supervised", "config": old}, sort_keys=True)
-    assert runs.config_hash("supervised", TINY) == hashlib.sha256(blob.encode()).hexdigest()[:12]
-    held = dataclasses.replace(TINY, val_per_class=5)
-    assert runs.config_hash("supervised", held) != runs.config_hash("supervised", TINY)
+    @dataclasses.dataclass(frozen=True)
+    class Before:
+        steps: int = 3
+
+    @dataclasses.dataclass(frozen=True)
+    class After:
+        steps: int = 3
+        extra: int = dataclasses.field(default=0, metadata={runs.NEW_FIELD: True})
+
+    assert runs.config_hash("x", After()) == runs.config_hash("x", Before())
+    assert runs.config_hash("x", After(extra=5)) != runs.config_hash("x", Before())
+
+
+def test_overrides_by_short_or_dotted_name_and_clear_errors():
+    cfg = registry.config("lmc", "smoke", steps=7, **{"train.seed": 3})
+    assert cfg.train.recipe.steps == 7 and cfg.train.seed == 3
+    assert registry.config("lmc", "smoke", **{"train.recipe.lr": 0.5}).train.recipe.lr == 0.5
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['stepz'\]"):
+        registry.config("dynamics", "smoke", stepz=3)
+    with pytest.raises(ValueError, match="ambiguous"):
+        configs.override(
+            dataclasses.make_dataclass("Two", [("a", TrainConfig), ("b", TrainConfig)])(TINY, TINY), steps=3
+        )
+    assert configs.parse_overrides(["seeds=[0,1]", "model=wrn-10-1"]) == {
+        "seeds": (0, 1),
+        "model": "wrn-10-1",
+    }
+    with pytest.raises(ValueError, match="key=value"):
+        configs.parse_overrides(["steps"])

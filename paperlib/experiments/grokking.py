@@ -4,18 +4,24 @@ two-phase description of Sec 5.5 with a statistic fixed before the run."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pandas as pd
 
-from .. import configs, runs
-from ..train.grokking import train
+from .. import runs
+from ..train.grokking import GrokConfig, train
+from ..verdicts import Check
+from . import common
+from .spec import Experiment
 
 STORE = "grokking"
+MEMORIZED, GROKKED = 1.0, 0.95  # train / test accuracy that mark memorization and grokking
+DELAY, CHANCE_BOUND = 3, 0.5  # G1: grokking at least DELAY times later; test accuracy at memorization
 
 
-def run_all(experiment: str, profile: str, **overrides) -> list[runs.Run]:
-    """The grokking run of ``profile`` (and, with ``grokfast=True``, its accelerated twin is a separate run)."""
-    return [runs.run(STORE, configs.get(experiment, profile, **overrides), train)]
+def run_all(profile: str, **overrides: Any) -> list[runs.Run]:
+    """The grokking run of ``profile`` (with ``grokfast=True`` it is the accelerated variant)."""
+    return SPEC.runs(profile, **overrides)
 
 
 def with_grokfast(run: runs.Run) -> runs.Run:
@@ -25,9 +31,7 @@ def with_grokfast(run: runs.Run) -> runs.Run:
 
 def curves(run: runs.Run) -> pd.DataFrame:
     """One row per (step, split), one column per metric."""
-    wide = run.metrics().pivot_table(index=["step", "split"], columns="metric", values="value").reset_index()
-    wide.columns.name = None
-    return wide
+    return common.curves(run, by_split=True)
 
 
 def first_step(table: pd.DataFrame, split: str, threshold: float) -> int | None:
@@ -39,8 +43,8 @@ def first_step(table: pd.DataFrame, split: str, threshold: float) -> int | None:
 def phases(table: pd.DataFrame) -> dict:
     """Memorization step (train accuracy 100 %) and grokking step (test accuracy 95 %), and the test accuracy
     when the model had memorized."""
-    mem = first_step(table, "train", 1.0)
-    grok = first_step(table, "test", 0.95)
+    mem = first_step(table, "train", MEMORIZED)
+    grok = first_step(table, "test", GROKKED)
     test = table[table.split == "test"].set_index("step")
     return {
         "memorization": mem,
@@ -61,8 +65,8 @@ def two_phase_test(table: pd.DataFrame, grok_step: int, split: str = "train", ma
     2. then falls: its minimum after that peak is ``margin`` below the peak and lies within a factor 2 of the
        grokking step (log-axis window [g/2, 2g]);
     3. HDR falls first: its minimum before the grokking step is ``margin`` below its first value;
-    4. then rises and drops: its maximum after that minimum lies in [g/2, 2g] and the last value is ``margin``
-       below that maximum.
+    4. then rises and drops: its maximum after that minimum is ``margin`` above the minimum, lies in
+       [g/2, 2g], and the last value is ``margin`` below that maximum.
     Returns each part's boolean, the located steps and ``holds`` (all four).
     """
     t = table[table.split == split].sort_values("step").set_index("step")
@@ -80,7 +84,9 @@ def two_phase_test(table: pd.DataFrame, grok_step: int, split: str = "train", ma
         "mir_falls_to_min_near_grokking": bool(mir[mir_peak] - mir[mir_low] > margin and lo <= mir_low <= hi),
         "hdr_falls": bool(hdr[hdr_low] < hdr.iloc[0] - margin),
         "hdr_peaks_near_grokking_then_drops": bool(
-            lo <= hdr_peak <= hi and hdr.iloc[-1] < hdr[hdr_peak] - margin
+            lo <= hdr_peak <= hi
+            and hdr[hdr_peak] > hdr[hdr_low] + margin
+            and hdr.iloc[-1] < hdr[hdr_peak] - margin
         ),
     }
     steps = {
@@ -90,3 +96,54 @@ def two_phase_test(table: pd.DataFrame, grok_step: int, split: str = "train", ma
         "hdr_peak": int(hdr_peak),
     }
     return {**parts, **steps, "holds": all(parts.values())}
+
+
+def check_G1(table: pd.DataFrame) -> Check:
+    """G1: train accuracy reaches 100 % at step m, test accuracy reaches 95 % at g >= 3 m, and test accuracy
+    at m is at most 0.5 (inconclusive when the run never groks)."""
+    ph = phases(table)
+    mem, grok, test_at_mem = ph["memorization"], ph["grokking"], ph["test_acc_at_memorization"]
+    ok = mem is not None and grok is not None and grok >= DELAY * mem and test_at_mem <= CHANCE_BOUND
+    shown = test_at_mem if test_at_mem is None else round(test_at_mem, 2)
+    return Check.of(
+        "G1",
+        ok,
+        f"memorization step {mem}, grokking step {grok}, test accuracy at memorization {shown}",
+        f"g >= {DELAY} m and test acc at m <= {CHANCE_BOUND}",
+        inconclusive=grok is None,
+        **ph,
+    )
+
+
+def check_G2(table: pd.DataFrame) -> Check:
+    """G2: all four parts of ``two_phase_test`` on the training split (inconclusive without grokking)."""
+    grok = phases(table)["grokking"]
+    if grok is None:
+        return Check.of("G2", False, "no grokking step: the two-phase test needs one", "all four parts", True)
+    g2 = two_phase_test(table, grok, "train")
+    text = ", ".join(f"{k}: {v}" for k, v in g2.items() if k != "holds")
+    return Check.of("G2", g2["holds"], text, "all four parts", **g2)
+
+
+SPEC = Experiment(
+    name="grokking",
+    title="Grokking",
+    notebook="06",
+    profiles={
+        # p = 59 with half the pairs for training groks within a couple of thousand steps (smoke).
+        "smoke": lambda: GrokConfig(
+            p=59, train_frac=0.5, steps=1500, eval_every=50, ckpt_every=500, metric_samples=512
+        ),
+        # The paper's setting; on 2 cores test accuracy passes 95 % near step 7,600 (README).
+        "cpu": lambda: GrokConfig(p=113, train_frac=0.3, steps=9000, eval_every=100, ckpt_every=1000),
+        "paper": lambda: GrokConfig(
+            p=113, train_frac=0.3, steps=40_000, eval_every=100, ckpt_every=2000, metric_samples=4096
+        ),
+    },
+    store=STORE,
+    trainer=train,
+    claims={
+        "G1": "Grokking: train accuracy hits 100% early, test accuracy much later",
+        "G2": "Two phases: MIR up / HDR down, then MIR down / HDR up; HDR drops after grokking",
+    },
+)

@@ -1,46 +1,23 @@
-"""Information losses in training (Sec 6, notebook 07): Table 2 (fully supervised) and Table 1 (FreeMatch).
+"""The protocol shared by Table 2 (``supervised_info``) and Table 1 (``freematch``) of Sec 6 (notebook 07).
 
-Both tables follow one protocol. For each term (MI, HDR), lambda is chosen among the study's candidates by
-the validation accuracy of the first seed (ties go to the smaller lambda); the validation images are held out
-of the training data and never trained on. The remaining seeds then run with the chosen lambda, and the
-tables report test accuracy (error) as mean and sample standard deviation over seeds.
+For each term (MI, HDR), lambda is chosen among the study's candidates by the validation accuracy of the first
+seed (ties go to the smaller lambda); the validation images are held out of the training data and never
+trained on. The remaining seeds then run with the chosen lambda, and the tables report test accuracy (error)
+as mean and sample standard deviation over seeds.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 
 import pandas as pd
 
 from .. import runs
-from ..configs import SemiSupervisedInfo, SupervisedInfo
-from ..data import NUM_CLASSES
-from ..train import freematch, supervised
-from ..train.info_loss import KINDS, InfoLoss
-from .supervised import STORE
+from ..train.info_loss import InfoLoss
+from .common import last
 
-FREEMATCH_STORE = "freematch"
 METHOD_NAMES = {"": "", "mi": " + MI", "hdr": " + HDR"}
-
-# The paper's numbers, printed beside ours (accuracy % for Table 2, error % for Table 1).
-PAPER_TABLE2 = pd.DataFrame(
-    {"CIFAR-10 / WRN-28-2": [95.35, 95.52, 95.57], "CIFAR-100 / WRN-28-8": [80.77, 80.81, 80.96]},
-    index=["cross-entropy", "cross-entropy + MI", "cross-entropy + HDR"],
-)
-PAPER_TABLE1 = pd.DataFrame(
-    {
-        "CIFAR-10 10": ["8.07 ± 4.24", "4.87 ± 0.66", "4.69 ± 0.16"],
-        "CIFAR-10 40": ["4.90 ± 0.04", "4.66 ± 0.13", "4.63 ± 0.25"],
-        "CIFAR-10 250": ["4.88 ± 0.18", "4.56 ± 0.15", "4.60 ± 0.15"],
-        "CIFAR-100 400": ["37.98 ± 0.42", "36.41 ± 1.91", "37.31 ± 1.96"],
-        "CIFAR-100 2500": ["26.47 ± 0.20", "25.77 ± 0.35", "25.79 ± 0.41"],
-        "STL-10 40": ["15.56 ± 0.55", "16.61 ± 1.19", "14.93 ± 3.28"],
-        "STL-10 1000": ["5.63 ± 0.15", "5.24 ± 0.17", "5.30 ± 0.18"],
-    },
-    index=["FreeMatch", "FreeMatch + MI", "FreeMatch + HDR"],
-)
 
 
 def loss_spec(kind: str, lam: float, detach_head: bool) -> str:
@@ -52,19 +29,14 @@ def loss_spec(kind: str, lam: float, detach_head: bool) -> str:
     return spec + (":detach" if detach_head else "")
 
 
-def _last(run: runs.Run, split: str, metric: str) -> float:
-    rows = run.metrics()
-    rows = rows[(rows.split == split) & (rows.metric == metric)]
-    return float(rows.sort_values("step").value.iloc[-1]) if len(rows) else math.nan
-
-
-def _row(run: runs.Run, **labels) -> dict:
+def result_row(run: runs.Run, **labels) -> dict:
+    """One table row: ``labels`` and the run's final validation and test accuracy and test MIR / HDR."""
     return {
         **labels,
-        "val_acc": _last(run, "val", "acc"),
-        "test_acc": _last(run, "test", "acc"),
-        "mir": _last(run, "test", "mir"),
-        "hdr": _last(run, "test", "hdr"),
+        "val_acc": last(run, "val", "acc"),
+        "test_acc": last(run, "test", "acc"),
+        "mir": last(run, "test", "mir"),
+        "hdr": last(run, "test", "hdr"),
     }
 
 
@@ -78,7 +50,7 @@ def _select(candidates: list[dict]) -> float:
     return best["lambda"]
 
 
-def _with_lambda_chosen(
+def with_lambda_chosen(
     kinds: tuple[str, ...],
     lambdas: tuple[float, ...],
     seeds: tuple[int, ...],
@@ -99,78 +71,6 @@ def _with_lambda_chosen(
     for r in out:
         r.setdefault("role", "chosen")
     return out
-
-
-# ---------------------------------------------------------------------------------------------------- Table 2
-
-
-def run_supervised(study: SupervisedInfo) -> pd.DataFrame:
-    """One row per run of Table 2 (plain, candidates and chosen), trained or read from the store."""
-
-    def launch(kind: str, lam: float, seed: int) -> dict:
-        cfg = dataclasses.replace(study.train, seed=seed, extra_loss=loss_spec(kind, lam, study.detach_head))
-        run = runs.run(STORE, cfg, supervised.train)
-        return _row(run, dataset=cfg.dataset, model=cfg.model, loss=kind, **{"lambda": lam}, seed=seed)
-
-    return pd.DataFrame(_with_lambda_chosen(KINDS, study.lambdas, study.seeds, launch))
-
-
-# ---------------------------------------------------------------------------------------------------- Table 1
-
-
-def baseline_config(fm: freematch.FreeMatchConfig, num_labels: int, seed: int) -> supervised.TrainConfig:
-    """Supervised-only training on FreeMatch's labeled images (same hold-out, same draw, same steps and
-    batch), with the weak augmentation."""
-    return supervised.TrainConfig(
-        dataset=fm.dataset,
-        model=fm.model,
-        bn_momentum=fm.bn_momentum,
-        train_per_class=num_labels // NUM_CLASSES[fm.dataset],
-        eval_per_class=fm.eval_per_class,
-        steps=fm.steps,
-        batch_size=fm.batch_size,
-        lr=fm.lr,
-        weight_decay=fm.weight_decay,
-        augment=True,
-        eval_every=fm.eval_every,
-        ckpt_every=fm.ckpt_every,
-        seed=seed,
-        val_per_class=fm.val_per_class,
-    )
-
-
-def run_semi_supervised(study: SemiSupervisedInfo) -> pd.DataFrame:
-    """One row per run of Table 1 (baseline, FreeMatch, candidates and chosen), per label count."""
-    fm = study.freematch
-    if study.select_at not in study.label_counts:
-        raise ValueError(f"select_at={study.select_at} must be one of label_counts {study.label_counts}")
-
-    def launch_at(num_labels: int) -> Callable[[str, float, int], dict]:
-        def launch(kind: str, lam: float, seed: int) -> dict:
-            spec = loss_spec(kind, lam, study.detach_head)
-            cfg = dataclasses.replace(fm, num_labels=num_labels, seed=seed, extra_loss=spec)
-            run = runs.run(FREEMATCH_STORE, cfg, freematch.train)
-            labels = dict(dataset=fm.dataset, model=fm.model, num_labels=num_labels, method="FreeMatch")
-            return _row(run, **labels, loss=kind, **{"lambda": lam}, seed=seed)
-
-        return launch
-
-    selection = launch_at(study.select_at)
-
-    def select(kind: str) -> list[dict]:
-        return [selection(kind, lam, study.seeds[0]) for lam in study.lambdas]
-
-    rows = []
-    for num_labels in study.label_counts:
-        for seed in study.seeds:
-            run = runs.run(STORE, baseline_config(fm, num_labels, seed), supervised.train)
-            base = dict(dataset=fm.dataset, model=fm.model, num_labels=num_labels, method="supervised")
-            rows.append(_row(run, **base, loss="", **{"lambda": 0.0}, seed=seed, role="chosen"))
-        rows += _with_lambda_chosen(KINDS, study.lambdas, study.seeds, launch_at(num_labels), select)
-    candidates = [dict(r, role="candidate") for kind in KINDS for r in select(kind)]
-    chosen = {(r["loss"], r["lambda"]) for r in rows if r["loss"]}
-    rows += [r for r in candidates if (r["loss"], r["lambda"]) not in chosen]
-    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------------------ summaries

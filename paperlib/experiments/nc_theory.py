@@ -1,21 +1,49 @@
 """Numerical checks of Section 4: Theorem 4.2, Corollary 4.3, the [0, 1] range, Lemma 4.5 / Theorem 4.6,
-the path to collapse and the batch-mean bias (X1) on synthetic data.
+the path to collapse and the batch-mean bias (X1) on synthetic data (notebook 01).
 
-Each function returns a tidy ``pandas.DataFrame``; the notebook turns them into figures and verdicts.
+Each computing function returns a tidy ``pandas.DataFrame``; the ``check_*`` functions decide the claims from
+those tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from ..metrics import gram, hdr, interplay, mir
 from ..progress import progress
 from ..rng import generator
 from ..theory import collapsed_features, lemma45_bound, nc_mir_bound, regression_error, simplex_etf
+from ..verdicts import Check
+from .spec import Experiment
+
+X1_CLAIM = "The batch-mean estimate is biased against the exact dataset-level value"
+
+
+@dataclass(frozen=True)
+class NCTheory:
+    """Synthetic checks of Section 4; no training, so the profiles differ only in the number of draws."""
+
+    seed: int = 0
+    c_min: int = 3
+    c_max: int = 100
+    per_class: int = 2  # samples per class for Corollary 4.3
+    range_draws_per_kind: int = 50  # T3
+    regression_draws: int = 100  # T4, Lemma 4.5 / Theorem 4.6
+    ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)  # T4, exp(H) against rank
+    path_classes: int = 10
+    path_per_class: int = 20
+    path_dim: int = 32
+    x1_n: int = 4096
+    x1_classes: int = 10
+    x1_dim: int = 64
+    x1_noise: float = 0.5
+    batch_sizes: tuple[int, ...] = field(default=(16, 32, 64, 128, 256, 512, 1024))
 
 
 def collapse_values(classes: Iterable[int], per_class: int, seed: int = 0) -> pd.DataFrame:
@@ -189,3 +217,132 @@ def batch_bias(
     out = pd.DataFrame(rows)
     out["bias"] = out["batch_mean"] - out["exact"]
     return out
+
+
+# ------------------------------------------------------------------------------------------------- checks
+
+TOL_FORMULA = 1e-10  # T1 / T2: float64 agreement with the closed form
+TOL_RANGE = 1e-9  # T3, T4: round-off allowed at a bound
+
+
+def formula_errors(values: pd.DataFrame) -> dict[str, float]:
+    """The largest deviation from Theorem 4.2 (|MIR - formula| or |HDR|) for heads (T1) and samples (T2);
+    NaN when any value is undefined, so an undefined ratio is never read as agreement."""
+    err = {}
+    for claim, kind in (("T1", "heads"), ("T2", "samples")):
+        dev = pd.concat([(values[f"mir_{kind}"] - values.formula).abs(), values[f"hdr_{kind}"].abs()])
+        err[claim] = float(dev.max(skipna=False)) if len(dev) else float("nan")
+    return err
+
+
+def _check_formula(claim: str, values: pd.DataFrame, what: str) -> Check:
+    err = formula_errors(values)[claim]
+    ok = err < TOL_FORMULA
+    return Check.of(
+        claim,
+        ok,
+        f"{what}: {ok}",
+        f"< {TOL_FORMULA:g}",
+        inconclusive=bool(np.isnan(err)),
+        max_error=err,
+        classes=[int(values.C.min()), int(values.C.max())] if len(values) else [],
+    )
+
+
+def check_T1(values: pd.DataFrame) -> Check:
+    """T1: heads against class means at collapse match Theorem 4.2 for every C (``collapse_values``)."""
+    c = f"C={int(values.C.min())}..{int(values.C.max())}" if len(values) else "no C"
+    return _check_formula("T1", values, f"max |MIR - formula|, |HDR| over {c} below {TOL_FORMULA:g}")
+
+
+def check_T2(values: pd.DataFrame, per_class: int) -> Check:
+    """T2: samples against their class heads give the same values (Corollary 4.3)."""
+    return _check_formula("T2", values, f"same for {per_class} samples per class")
+
+
+def check_T3(draws: pd.DataFrame) -> Check:
+    """T3: every finite MIR and HDR of ``range_draws`` lies in [0, 1] (inconclusive when none is finite)."""
+    finite = draws[["mir", "hdr"]].dropna()
+    lo, hi = (float(finite.min().min()), float(finite.max().max())) if len(finite) else (np.nan, np.nan)
+    return Check.of(
+        "T3",
+        lo >= -TOL_RANGE and hi <= 1 + TOL_RANGE,
+        f"min {lo:.3f}, max {hi:.3f} over {len(finite)} pairs",
+        f"within [0, 1] +- {TOL_RANGE:g}",
+        inconclusive=len(finite) == 0,
+        min=lo,
+        max=hi,
+        pairs=len(finite),
+        undefined=int(draws[["mir", "hdr"]].isna().any(axis=1).sum()),
+    )
+
+
+def rank_correlations(ranks: pd.DataFrame) -> dict[str, float]:
+    """Spearman rho of exp(H) with the rank, per spectrum (``entropy_vs_rank``)."""
+    return {s: float(stats.spearmanr(g["rank"], g.exp_entropy)[0]) for s, g in ranks.groupby("spectrum")}
+
+
+def check_T4(reg: pd.DataFrame, ranks: pd.DataFrame) -> Check:
+    """T4: no draw violates Lemma 4.5 or Theorem 4.6, exp(H) never exceeds the rank, and exp(H) orders
+    matrices by rank (Spearman rho >= 0.95 for each spectrum)."""
+    viol_45 = int((reg.error < reg.lemma45 - TOL_RANGE).sum())
+    viol_46 = int(
+        ((reg.lemma45 > reg.thm46_mid + TOL_RANGE) | (reg.thm46_mid > reg.thm46_right + TOL_RANGE)).sum()
+    )
+    viol_rank = int((ranks.exp_entropy > ranks["rank"] + TOL_RANGE).sum())
+    rho = rank_correlations(ranks)
+    low = np.nan if not rho or any(np.isnan(v) for v in rho.values()) else min(rho.values())
+    ok = viol_45 == 0 and viol_46 == 0 and viol_rank == 0 and low >= 0.95
+    return Check.of(
+        "T4",
+        ok,
+        f"{viol_45} Lemma 4.5 and {viol_46} Thm 4.6 violations in {len(reg)} draws; exp(H) <= rank "
+        f"violated {viol_rank} times; Spearman rho(exp H, rank) >= {low:.2f}",
+        "0 violations; rho >= 0.95",
+        inconclusive=len(reg) == 0 or np.isnan(low),
+        lemma45_violations=viol_45,
+        thm46_violations=viol_46,
+        rank_violations=viol_rank,
+        rho=rho,
+    )
+
+
+def check_X1(bias: pd.DataFrame) -> Check:
+    """X1 on synthetic features: the batch-mean MIR at the smallest batch is more than 5 % (relative) from
+    the exact value, and the gap shrinks at the largest batch (``batch_bias``)."""
+    mir_rows = bias[bias.metric == "mir"].sort_values("batch_size").set_index("batch_size")
+    if len(mir_rows) < 2:
+        return Check.of("X1", False, f"{len(mir_rows)} batch size(s): a gap needs two", "", inconclusive=True)
+    exact = float(mir_rows.exact.iloc[0])
+    gap_small = abs(mir_rows.bias.iloc[0]) / abs(exact)
+    gap_large = abs(mir_rows.bias.iloc[-1]) / abs(exact)
+    b0, b1 = mir_rows.index[0], mir_rows.index[-1]
+    return Check.of(
+        "X1",
+        gap_small > 0.05 and gap_large < gap_small,
+        f"relative MIR gap {gap_small:.2f} at batch {b0}, {gap_large:.2f} at batch {b1} (synthetic)",
+        "> 0.05 at the smallest batch and shrinking",
+        inconclusive=bool(np.isnan(gap_small) or np.isnan(gap_large)),
+        gap_smallest_batch=gap_small,
+        gap_largest_batch=gap_large,
+        batch_sizes=[int(b0), int(b1)],
+    )
+
+
+SPEC = Experiment(
+    name="nc_theory",
+    title="Neural-collapse theory",
+    notebook="01",
+    profiles={
+        "smoke": NCTheory,
+        "cpu": lambda: NCTheory(per_class=20, range_draws_per_kind=400, regression_draws=1000),
+        "paper": lambda: NCTheory(per_class=50, range_draws_per_kind=1000, regression_draws=2000),
+    },
+    claims={
+        "T1": "At neural collapse HDR(G(W), G(M)) = 0 and MIR equals the closed form of Thm 4.2",
+        "T2": "The same values hold between sample features and their class heads (Cor 4.3)",
+        "T3": "MIR and HDR lie in [0, 1]",
+        "T4": "Lemma 4.5 and Thm 4.6 bounds hold; exp(H(G(Z))) tracks rank(Z)",
+        "X1": X1_CLAIM,
+    },
+)

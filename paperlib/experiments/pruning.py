@@ -4,6 +4,8 @@ kept, and MIR / HDR between the features of the pruned and the original model on
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
@@ -12,11 +14,26 @@ from torch.nn.utils import prune
 
 from .. import data as D
 from .. import runs
-from ..configs import PruneConfig
 from ..metrics import paired_interplay
-from ..train.supervised import TrainConfig, eval_split, extract, make_optimizer, measure, train
-from .lmc import load_model
-from .supervised import STORE
+from ..rng import generator
+from ..train.supervised import TrainConfig, eval_split, extract, make_optimizer, measure
+from ..verdicts import Check, value_range
+from . import common
+from .spec import Experiment
+
+STORE = "pruning"  # the pruning tables; the pruned model is the training-dynamics run of the profile
+MIR_SHARE, ACC_RANGE, RATIO_RANGE = 0.8, 0.02, 0.1  # P1
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Pruning of the training-dynamics model."""
+
+    train: TrainConfig  # the trained model to prune: the training-dynamics run, reused from the store
+    sparsities: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
+    finetune_steps: int = 300
+    finetune_lr: float = 0.01
+    compare_per_class: int = 200  # test images per class for the exact feature-vs-feature ratios
 
 
 def prunable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
@@ -45,14 +62,14 @@ def sparsity_of(model: torch.nn.Module) -> dict[str, float]:
 def finetune(model: torch.nn.Module, cfg: TrainConfig, train_set: D.Split, steps: int, lr: float, seed: int):
     """SGD at a constant ``lr`` on random batches; pruned weights stay zero because the masks are applied in
     every forward pass and the gradient of a masked weight is zero."""
-    opt = make_optimizer(model, cfg)
+    opt = make_optimizer(model, cfg.recipe)
     for group in opt.param_groups:
         group["lr"] = lr
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     model.train()
     for _ in range(steps):
-        idx = torch.randint(0, len(train_set), (cfg.batch_size,), generator=g)
-        logits, _ = model(D.normalize(train_set.images[idx], cfg.dataset))
+        idx = torch.randint(0, len(train_set), (cfg.recipe.batch_size,), generator=g)
+        logits, _ = model(D.normalize(train_set.images[idx], cfg.recipe.dataset))
         loss = F.cross_entropy(logits, train_set.labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -65,24 +82,24 @@ def compute(cfg: PruneConfig) -> pd.DataFrame:
     fine-tuned and the original features, the original's MIR with itself (the ceiling), and, for reference,
     MIR / HDR of the fine-tuned features with its heads;
     the sparsity reached overall and per layer (columns ``layer:<name>``)."""
-    base = runs.run(STORE, cfg.train, train)
-    original = load_model(base)
-    test = eval_split(cfg.train)
+    r = cfg.train.recipe
+    original = common.load_model(common.train_supervised(cfg.train))
+    test = eval_split(r)
     compare = test.subset(D.balanced_subset(test.labels, cfg.compare_per_class, seed=0))
-    _, feats_original = extract(original, compare.images, cfg.train.dataset)
-    acc_original = measure(original, test, cfg.train.dataset, cfg.train.metric_batch)["acc"]
+    _, feats_original = extract(original, compare.images, r.dataset)
+    acc_original = measure(original, test, r.dataset, r.metric_batch)["acc"]
     # The ceiling for feature-vs-feature MIR: the original features against themselves (MI(K, K) / H(K)).
     mir_self = paired_interplay(feats_original.double(), feats_original.double())["mir"]
-    train_set = D.load(cfg.train.dataset, "train")
+    train_set = D.load(r.dataset, "train")
     rows = []
     for sparsity in cfg.sparsities:
         model = copy.deepcopy(original)
         prune_globally(model, sparsity)
-        logits, _ = extract(model, test.images, cfg.train.dataset)
+        logits, _ = extract(model, test.images, r.dataset)
         acc_pruned = (logits.argmax(1) == test.labels).float().mean().item()
         finetune(model, cfg.train, train_set, cfg.finetune_steps, cfg.finetune_lr, seed=cfg.train.seed)
-        after = measure(model, test, cfg.train.dataset, cfg.train.metric_batch)
-        _, feats = extract(model, compare.images, cfg.train.dataset)
+        after = measure(model, test, r.dataset, r.metric_batch)
+        _, feats = extract(model, compare.images, r.dataset)
         pair = paired_interplay(feats.double(), feats_original.double())
         layers = {f"layer:{k}": v for k, v in sparsity_of(model).items() if k != "overall"}
         rows.append(
@@ -105,4 +122,55 @@ def compute(cfg: PruneConfig) -> pd.DataFrame:
 
 def run(cfg: PruneConfig) -> pd.DataFrame:
     """The pruning table of ``cfg``, from the store or computed now."""
-    return runs.cached_table("pruning", cfg, lambda: compute(cfg))
+    return runs.cached_table(STORE, cfg, lambda: compute(cfg))
+
+
+def check_P1(table: pd.DataFrame) -> Check:
+    """P1: at the sparsity closest to 90 %, MIR(pruned, original) is at least 80 % of the original's MIR with
+    itself, and across sparsities the fine-tuned accuracy varies by at most 2 points and MIR and HDR by at
+    most 0.1 (inconclusive without a sparsity within 0.05 of 90 %)."""
+    at90 = table.iloc[(table.sparsity - 0.9).abs().argmin()]
+    spread = value_range(table[["acc_finetuned", "mir", "hdr"]])
+    ok = (
+        at90.mir >= MIR_SHARE * at90.mir_self
+        and spread.acc_finetuned <= ACC_RANGE
+        and spread.mir <= RATIO_RANGE
+        and spread.hdr <= RATIO_RANGE
+    )
+    return Check.of(
+        "P1",
+        ok,
+        f"MIR at sparsity {at90.sparsity:.1f} (reached {at90.reached:.3f}): {at90.mir:.3f} "
+        f"(ceiling {at90.mir_self:.3f}); ranges over sparsity: accuracy {spread.acc_finetuned:.3f}, "
+        f"MIR {spread.mir:.3f}, HDR {spread.hdr:.3f}",
+        f"MIR(90%) >= {MIR_SHARE} ceiling; accuracy range <= {ACC_RANGE}; MIR, HDR ranges <= {RATIO_RANGE}",
+        inconclusive=abs(at90.sparsity - 0.9) > 0.05,
+        mir_90=at90.mir,
+        ceiling=at90.mir_self,
+        ranges=spread.to_dict(),
+    )
+
+
+def report(profile: str, **overrides: Any) -> str:
+    table = run(SPEC.config(profile, **overrides))
+    cols = ["sparsity", "reached", "acc_pruned", "acc_finetuned", "mir", "hdr"]
+    return table[cols].round(4).to_string(index=False)
+
+
+SPEC = Experiment(
+    name="pruning",
+    title="Pruning",
+    notebook="05",
+    profiles={
+        "smoke": lambda: PruneConfig(
+            train=common.supervised("smoke"), finetune_steps=10, compare_per_class=20
+        ),
+        "cpu": lambda: PruneConfig(train=common.supervised("cpu"), finetune_steps=300, compare_per_class=200),
+        "paper": lambda: PruneConfig(
+            train=common.supervised("paper"), finetune_steps=2000, compare_per_class=500
+        ),
+    },
+    store=STORE,
+    report=report,
+    claims={"P1": "Pruned + fine-tuned features keep a high MIR with the original ones up to 90% sparsity"},
+)

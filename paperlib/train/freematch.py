@@ -21,7 +21,7 @@ statistics are copied from the trained model.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -29,37 +29,35 @@ import torch.nn.functional as F
 from .. import data as D
 from .. import distributed
 from ..augment import strong_augment, weak_augment
-from ..progress import progress
-from ..runs import Run, resume_training, save_training
+from ..rng import generator
+from ..runs import Run
 from .info_loss import InfoLoss
-from .supervised import accuracy, cosine_factor, eval_split, make_model, make_optimizer, measure
+from .loop import Method, Row, fit
+from .supervised import (
+    Recipe,
+    accuracy,
+    eval_split,
+    make_model,
+    make_optimizer,
+    make_schedule,
+    test_rows,
+    val_rows,
+)
 
 
 @dataclass(frozen=True)
 class FreeMatchConfig:
-    """Everything that determines a FreeMatch run; its hash names the run folder."""
+    """Everything that determines a FreeMatch run; its hash names the run folder. ``recipe.batch_size`` is the
+    number of labeled images per step."""
 
-    dataset: str = "cifar10"
-    model: str = "wrn-28-2"
+    recipe: Recipe = field(default_factory=lambda: Recipe(dataset="cifar10", model="wrn-28-2"))
     num_labels: int = 40
-    bn_momentum: float = 0.001
-    steps: int = 2**20
-    batch_size: int = 64  # labeled images per step
     uratio: int = 7  # unlabeled images per labeled one
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
     lambda_u: float = 1.0
     lambda_f: float = 0.001  # USB's ent_loss_ratio
     ema_p: float = 0.999  # momentum of the threshold statistics
     ema_model: float = 0.999  # momentum of the evaluation weights
     pad: int = 4  # weak-augmentation padding (USB: 1/8 of the side)
-    val_per_class: int = 0  # images per class held out of labeled and unlabeled data for choosing lambda
-    eval_per_class: int | None = None
-    eval_every: int = 5000
-    ckpt_every: int = 5000
-    metric_batch: int = 64
     seed: int = 0  # labeled subset, initialization, data order and augmentation
     extra_loss: str = ""  # information loss on the confident unlabeled samples, e.g. "mi:0.5"
 
@@ -175,95 +173,100 @@ class EMAModel:
 def labeled_and_unlabeled(cfg: FreeMatchConfig) -> tuple[D.Split, D.Split, D.Split | None]:
     """(labeled, unlabeled, validation) training images of ``cfg``: the validation split is held out first, then
     ``num_labels`` balanced labeled images are drawn with ``cfg.seed``; the rest is the unlabeled pool."""
-    train_set = D.load(cfg.dataset, "train")
+    dataset = cfg.recipe.dataset
+    train_set = D.load(dataset, "train")
     val_set = None
-    if cfg.val_per_class:
-        train_set, val_set = D.hold_out(train_set, cfg.val_per_class)
+    if cfg.recipe.val_per_class:
+        train_set, val_set = D.hold_out(train_set, cfg.recipe.val_per_class)
     labeled, unlabeled = D.labeled_unlabeled_split(train_set.labels, cfg.num_labels, cfg.seed)
     pool = train_set.subset(unlabeled)
-    if cfg.dataset == "stl10":  # STL-10's own unlabeled split joins the pool, as in USB
+    if dataset == "stl10":  # STL-10's own unlabeled split joins the pool, as in USB
         extra = D.load("stl10", "unlabeled")
         pool = D.Split(torch.cat([pool.images, extra.images]), torch.cat([pool.labels, extra.labels]))
     return train_set.subset(labeled), pool, val_set
 
 
-def train(cfg: FreeMatchConfig, run: Run) -> None:
-    """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
-    labeled, pool, val_set = labeled_and_unlabeled(cfg)
-    test_set = eval_split(cfg)
-    flip, info = D.FLIP[cfg.dataset], InfoLoss.parse(cfg.extra_loss)
-    dev = distributed.device()
-    model = make_model(cfg).to(dev)
-    ema = EMAModel(model, cfg.ema_model)
-    opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, cfg.steps))
-    threshold = SelfAdaptiveThreshold(D.NUM_CLASSES[cfg.dataset], cfg.ema_p)
-    order_g, aug_g = torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 10_000)
-    lab_stream, unl_stream = IndexStream(len(labeled), order_g), IndexStream(len(pool), order_g)
-    modules = {
-        "model": model,
-        "ema": ema,
-        "optimizer": opt,
-        "scheduler": sched,
-        "threshold": threshold,
-        "labeled": lab_stream,
-        "unlabeled": unl_stream,
-    }
-    step, rows, _ = resume_training(run, modules, (order_g, aug_g))
-    net = distributed.wrap(model)  # every process draws the global batch and trains on its slice
+class FreeMatch(Method):
+    """One FreeMatch step on a labeled batch and ``uratio`` times as many unlabeled images (module docstring);
+    evaluation measures the EMA weights."""
 
-    def evaluate(at: int) -> None:
-        distributed.sync_buffers(model)
-        distributed.sync_buffers(ema.model)
-        for name, value in measure(ema.model, test_set, cfg.dataset, cfg.metric_batch).items():
-            rows.append((at, "test", name, float(value)))
-        rows.append((at, "test", "acc_raw", accuracy(model, test_set, cfg.dataset)["acc"]))
-        if val_set is not None:
-            rows.extend((at, "val", k, v) for k, v in accuracy(ema.model, val_set, cfg.dataset).items())
+    def __init__(self, cfg: FreeMatchConfig) -> None:
+        r = self.recipe = cfg.recipe
+        self.cfg, self.desc = cfg, "freematch"
+        self.labeled, self.pool, self.val_set = labeled_and_unlabeled(cfg)
+        self.test_set = eval_split(r)
+        self.info = InfoLoss.parse(cfg.extra_loss)
+        self.dev = distributed.device()
+        self.model = make_model(r, cfg.seed).to(self.dev)
+        self.ema = EMAModel(self.model, cfg.ema_model)
+        self.opt = make_optimizer(self.model, r)
+        self.sched = make_schedule(self.opt, r.steps)
+        self.threshold = SelfAdaptiveThreshold(D.NUM_CLASSES[r.dataset], cfg.ema_p)
+        self.order_g, self.aug_g = generator(cfg.seed), generator(cfg.seed + 10_000)
+        self.lab_stream = IndexStream(len(self.labeled), self.order_g)
+        self.unl_stream = IndexStream(len(self.pool), self.order_g)
+        self.net = distributed.wrap(self.model)  # every process draws the global batch, trains on its slice
+        self.model.train()
 
-    def checkpoint() -> None:
-        if distributed.is_main():
-            save_training(run, step, rows, modules, (order_g, aug_g))
+    def state(self) -> dict:
+        return {
+            "model": self.model,
+            "ema": self.ema,
+            "optimizer": self.opt,
+            "scheduler": self.sched,
+            "threshold": self.threshold,
+            "labeled": self.lab_stream,
+            "unlabeled": self.unl_stream,
+        }
 
-    model.train()
-    bar = progress(range(step, cfg.steps), desc=f"freematch {run.folder.name}", total=cfg.steps - step)
-    for _ in bar:
-        if step % cfg.eval_every == 0 and step > 0:  # no curve starts at the random initialization here
-            evaluate(step)
-        x = labeled.subset(lab_stream.take(cfg.batch_size))
-        u = pool.images[unl_stream.take(cfg.batch_size * cfg.uratio)]
-        views = [weak_augment(x.images, aug_g, flip, cfg.pad), weak_augment(u, aug_g, flip, cfg.pad)]
-        views.append(strong_augment(u, aug_g, flip, cfg.pad))
+    def generators(self) -> tuple:
+        return (self.order_g, self.aug_g)
+
+    def evaluate_at(self, step: int) -> bool:
+        # Not at step 0: the EMA weights are the initialization there, and no curve of chapter 07 starts at it.
+        return step > 0 and step % self.recipe.eval_every == 0
+
+    def evaluate(self, step: int) -> list[Row]:
+        r = self.recipe
+        distributed.sync_buffers(self.model)
+        distributed.sync_buffers(self.ema.model)
+        rows = test_rows(self.ema.model, self.test_set, r, step)
+        rows.append((step, "test", "acc_raw", accuracy(self.model, self.test_set, r.dataset)["acc"]))
+        return rows + val_rows(self.ema.model, self.val_set, r, step)
+
+    def step(self, step: int) -> list[Row]:
+        r, cfg, dev = self.recipe, self.cfg, self.dev
+        x = self.labeled.subset(self.lab_stream.take(r.batch_size))
+        u = self.pool.images[self.unl_stream.take(r.batch_size * cfg.uratio)]
+        views = [weak_augment(x.images, self.aug_g, pad=cfg.pad), weak_augment(u, self.aug_g, pad=cfg.pad)]
+        views.append(strong_augment(u, self.aug_g, pad=cfg.pad))
         mine_x, mine_u = distributed.local_slice(len(x)), distributed.local_slice(len(u))
         views = [views[0][mine_x], views[1][mine_u], views[2][mine_u]]
-        logits, feats = net(D.normalize(torch.cat(views), cfg.dataset).to(dev))
+        logits, feats = self.net(D.normalize(torch.cat(views), r.dataset).to(dev))
         n_x, n_u = len(views[0]), len(views[1])
         logits_x, logits_w, logits_s = logits[:n_x], logits[n_x : n_x + n_u], logits[n_x + n_u :]
         probs_w = logits_w.detach().softmax(dim=1)
-        threshold.update(distributed.all_gather_cat(probs_w))  # the statistics of the global batch
-        mask = threshold.mask(probs_w)
+        self.threshold.update(distributed.all_gather_cat(probs_w))  # the statistics of the global batch
+        mask = self.threshold.mask(probs_w)
         pseudo = probs_w.argmax(dim=1)
         unsup = (F.cross_entropy(logits_s, pseudo, reduction="none") * mask).mean()
-        fair = fairness_loss(logits_s, mask, threshold.p_model, threshold.label_hist)
-        loss = (
-            F.cross_entropy(logits_x, x.labels[mine_x].to(dev)) + cfg.lambda_u * unsup + cfg.lambda_f * fair
-        )
-        if info is not None:
-            loss = loss + info(feats[n_x + n_u :][mask], model.head_weight, pseudo[mask])
-        opt.zero_grad(set_to_none=True)
+        fair = fairness_loss(logits_s, mask, self.threshold.p_model, self.threshold.label_hist)
+        sup = F.cross_entropy(logits_x, x.labels[mine_x].to(dev))
+        loss = sup + cfg.lambda_u * unsup + cfg.lambda_f * fair
+        if self.info is not None:
+            loss = loss + self.info(feats[n_x + n_u :][mask], self.model.head_weight, pseudo[mask])
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
-        ema.update(model)
-        step += 1
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            rows.append((step, "train", "mask_rate", mask.float().mean().item()))
-            rows.append((step, "train", "threshold", threshold.time_p.item()))
-        if step % cfg.ckpt_every == 0 and step < cfg.steps:
-            checkpoint()
-    if not any(r[0] == cfg.steps and r[1] == "test" for r in rows):
-        evaluate(cfg.steps)
-    checkpoint()
-    if distributed.is_main():
-        run.mark_done()
-    distributed.barrier()
+        self.opt.step()
+        self.sched.step()
+        self.ema.update(self.model)
+        done = step + 1
+        if done % r.eval_every == 0 or done == r.steps:
+            stats = {"mask_rate": mask.float().mean().item(), "threshold": self.threshold.time_p.item()}
+            return [(done, "train", k, v) for k, v in stats.items()]
+        return []
+
+
+def train(cfg: FreeMatchConfig, run: Run) -> None:
+    """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
+    fit(run, FreeMatch(cfg), cfg.recipe.steps, cfg.recipe.ckpt_every)

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 from ..metrics import interplay
 from ..models.transformer import GrokTransformer
-from ..progress import progress
-from ..runs import Run, resume_training, save_training
+from ..rng import generator
+from ..runs import Run
+from .loop import Method, Row, fit
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def split_pairs(p: int, train_frac: float, seed: int) -> tuple[torch.Tensor, tor
     """Disjoint train and test indices into the p^2 pairs (a, b), index = a * p + b."""
     if not 0 < train_frac < 1:
         raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
-    perm = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(p * p, generator=generator(seed))
     cut = int(round(train_frac * p * p))
     return perm[:cut].sort().values, perm[cut:].sort().values
 
@@ -70,52 +71,82 @@ def make_model(cfg: GrokConfig) -> GrokTransformer:
     return GrokTransformer(cfg.p, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp)
 
 
+class GradientEMA:
+    """Grokfast's exponential moving average of past gradients, added to each new gradient."""
+
+    def __init__(self, model: torch.nn.Module, alpha: float, lam: float) -> None:
+        self.alpha, self.lam = alpha, lam
+        self.ema = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def filter(self, model: torch.nn.Module) -> None:
+        for name, p in model.named_parameters():
+            self.ema[name].mul_(self.alpha).add_(p.grad, alpha=1 - self.alpha)
+            p.grad.add_(self.ema[name], alpha=self.lam)
+
+    def state_dict(self) -> dict:
+        return dict(self.ema)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ema = dict(state)
+
+
+class Grokking(Method):
+    """Full-batch AdamW on the training pairs; evaluation on both splits at ``eval_steps``."""
+
+    def __init__(self, cfg: GrokConfig) -> None:
+        self.cfg, self.desc = cfg, f"grokking p={cfg.p}"
+        train_idx, test_idx = split_pairs(cfg.p, cfg.train_frac, cfg.seed)
+        self.data = {"train": pairs(cfg.p, train_idx), "test": pairs(cfg.p, test_idx)}
+        pick = generator(cfg.seed + 1)
+        self.subsets = {
+            k: torch.randperm(len(v[1]), generator=pick)[: cfg.metric_samples] for k, v in self.data.items()
+        }
+        self.model = make_model(cfg)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.beta2)
+        )
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda k: min((k + 1) / cfg.warmup, 1.0))
+        self.grokfast = GradientEMA(self.model, cfg.grokfast_alpha, cfg.grokfast_lambda)
+        self.when = eval_steps(cfg.steps, cfg.eval_every)
+
+    def state(self) -> dict:
+        return {
+            "model": self.model,
+            "optimizer": self.opt,
+            "scheduler": self.sched,
+            "grokfast": self.grokfast,
+        }
+
+    def evaluate_at(self, step: int) -> bool:
+        return step in self.when
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> list[Row]:
+        rows = []
+        for split, (tokens, labels) in self.data.items():
+            logits, feats = self.model(tokens)
+            rows.append((step, split, "acc", (logits.argmax(1) == labels).double().mean().item()))
+            rows.append((step, split, "loss", F.cross_entropy(logits.double(), labels).item()))
+            sub = self.subsets[split]
+            for key, value in interplay(feats[sub], self.model.head_weight, labels[sub]).items():
+                rows.append((step, split, key, float(value)))
+        return rows
+
+    def step(self, step: int) -> list[Row]:
+        x, y = self.data["train"]
+        logits, _ = self.model(x)
+        loss = F.cross_entropy(logits.double(), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grokfast:
+            self.grokfast.filter(self.model)
+        self.opt.step()
+        self.sched.step()
+        return []
+
+
 def train(cfg: GrokConfig, run: Run) -> None:
     """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
     torch.set_flush_denormal(True)  # denormals slow the CPU several-fold once weight decay shrinks weights
-    train_idx, test_idx = split_pairs(cfg.p, cfg.train_frac, cfg.seed)
-    data = {"train": pairs(cfg.p, train_idx), "test": pairs(cfg.p, test_idx)}
-    pick = torch.Generator().manual_seed(cfg.seed + 1)
-    subsets = {k: torch.randperm(len(v[1]), generator=pick)[: cfg.metric_samples] for k, v in data.items()}
-
-    model = make_model(cfg)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.beta2)
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min((k + 1) / cfg.warmup, 1.0))
-    modules = {"model": model, "optimizer": opt, "scheduler": sched}
-    step, rows, extra = resume_training(run, modules)
-    ema = extra.get("ema") or {n: torch.zeros_like(p) for n, p in model.named_parameters()}
-    when = eval_steps(cfg.steps, cfg.eval_every)
-
-    @torch.no_grad()
-    def evaluate(at: int) -> None:
-        for split, (tokens, labels) in data.items():
-            logits, feats = model(tokens)
-            rows.append((at, split, "acc", (logits.argmax(1) == labels).double().mean().item()))
-            rows.append((at, split, "loss", F.cross_entropy(logits.double(), labels).item()))
-            sub = subsets[split]
-            for key, value in interplay(feats[sub], model.head_weight, labels[sub]).items():
-                rows.append((at, split, key, float(value)))
-
-    x, y = data["train"]
-    for _ in progress(range(step, cfg.steps), desc=f"grokking p={cfg.p}", total=cfg.steps - step):
-        if step in when:
-            evaluate(step)
-        logits, _ = model(x)
-        loss = F.cross_entropy(logits.double(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grokfast:
-            for name, p in model.named_parameters():
-                ema[name].mul_(cfg.grokfast_alpha).add_(p.grad, alpha=1 - cfg.grokfast_alpha)
-                p.grad.add_(ema[name], alpha=cfg.grokfast_lambda)
-        opt.step()
-        sched.step()
-        step += 1
-        if step % cfg.ckpt_every == 0 and step < cfg.steps:
-            save_training(run, step, rows, modules, ema=ema)
-    if not rows or rows[-1][0] != cfg.steps:
-        evaluate(cfg.steps)
-    save_training(run, step, rows, modules, ema=ema)
-    run.mark_done()
+    fit(run, Grokking(cfg), cfg.steps, cfg.ckpt_every)

@@ -1,7 +1,7 @@
 """Supervised training as in the paper's Sec 5 (the FixMatch / TorchSSL / USB lineage), through the run store.
 
 SGD with Nesterov momentum 0.9, weight decay 5e-4 (not on BatchNorm parameters and biases, as USB), learning
-rate lr * cos(7 pi k / 16 K), batch 64, optional label smoothing, and a hook for an extra loss term. Every
+rate lr * cos(7 pi k / 16 K), batch 64, optional label smoothing and an optional information loss term. Every
 ``eval_every`` steps the test features are measured: accuracy, loss, ``interplay`` exact and batch-mean, and
 NC1-NC4, as tidy rows (step, split, metric, value).
 """
@@ -9,7 +9,6 @@ NC1-NC4, as tidy rows (step, split, metric, value).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -20,41 +19,49 @@ from .. import distributed
 from ..augment import weak_augment
 from ..metrics import interplay, nudge_zero_rows
 from ..models import build
-from ..progress import progress
-from ..runs import NEW_FIELD, Run, resume_training, save_training
+from ..rng import generator
+from ..runs import Run
 from ..theory import nc_measures
 from .info_loss import InfoLoss
+from .loop import Method, Row, fit
 
-ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.nn.Module], torch.Tensor]
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every WideResNet run shares, whatever its loss: data set, model, SGD, schedule length, evaluation
+    cadence and measurement. Supervised, information-loss and FreeMatch configs each hold one, so a baseline
+    trained beside FreeMatch is built from FreeMatch's own recipe."""
+
+    dataset: str = "fashion_mnist"
+    model: str = "wrn-10-1"
+    bn_momentum: float = 0.001  # USB's value; the short CPU runs use PyTorch's 0.1 (see the experiments)
+    steps: int = 2**20
+    batch_size: int = 64  # (labeled) images per step
+    lr: float = 0.03
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    eval_every: int = 5000
+    ckpt_every: int = 5000
+    eval_per_class: int | None = None  # test samples per class measured during training; None: all
+    # Images per class held out of the training set as a validation split (accuracy and loss logged as split
+    # "val"), for choosing hyperparameters without the test set; 0: none.
+    val_per_class: int = 0
+    metric_batch: int = 64  # batch size of the paper's batch-mean estimate
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a supervised run; its hash names the run folder."""
 
-    dataset: str = "fashion_mnist"
-    model: str = "wrn-10-1"
-    bn_momentum: float = 0.001  # USB's value; the short CPU runs use PyTorch's 0.1 (see configs)
+    recipe: Recipe = field(default_factory=Recipe)
     train_per_class: int | None = None  # None: the whole training set
-    eval_per_class: int | None = None  # test samples per class measured during training; None: all
-    steps: int = 2**20
-    batch_size: int = 64
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
     label_smoothing: float = 0.0
     augment: bool = True
-    eval_every: int = 5000
-    ckpt_every: int = 5000
-    metric_batch: int = 64  # batch size of the paper's batch-mean estimate
     seed: int = 0  # initialization (and data order, unless data_seed is set)
     data_seed: int | None = None  # data order and augmentation draws; two runs that differ only here share
     # their initialization (linear mode connectivity)
     extra_loss: str = ""  # an information loss term, e.g. "mi:0.5" or "hdr:1" (see train.info_loss)
-    # Images per class held out of the training set as a validation split (accuracy and loss logged as split
-    # "val"), for choosing hyperparameters without the test set; 0: none.
-    val_per_class: int = field(default=0, metadata={NEW_FIELD: True})
 
 
 def cosine_factor(step: int, total: int) -> float:
@@ -67,22 +74,30 @@ def smoothed_targets(labels: torch.Tensor, num_classes: int, eps: float) -> torc
     return (1 - eps) * F.one_hot(labels, num_classes).float() + eps / num_classes
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """SGD with weight decay on weights only (BatchNorm parameters and biases are not decayed, as USB)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 or "bn" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    groups = [
+        {"params": decay, "weight_decay": recipe.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
 
 
-def make_model(cfg: TrainConfig) -> torch.nn.Module:
-    """The model of ``cfg``, initialized from ``cfg.seed``."""
-    torch.manual_seed(cfg.seed)
-    model = build(cfg.model, D.NUM_CLASSES[cfg.dataset], in_channels=len(D.STATS[cfg.dataset][0]))
+def make_schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The cosine schedule of ``cosine_factor`` over ``steps`` steps."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, steps))
+
+
+def make_model(recipe: Recipe, seed: int) -> torch.nn.Module:
+    """The model of ``recipe``, initialized from ``seed``."""
+    torch.manual_seed(seed)
+    model = build(recipe.model, D.NUM_CLASSES[recipe.dataset], in_channels=len(D.STATS[recipe.dataset][0]))
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = cfg.bn_momentum
+            m.momentum = recipe.bn_momentum
     return model
 
 
@@ -127,93 +142,110 @@ def accuracy(model: torch.nn.Module, split: D.Split, dataset: str) -> dict[str, 
     return _scores(extract(model, split.images, dataset)[0], split.labels)
 
 
-def _eval_order(split: D.Split, seed: int) -> D.Split:
-    """A fixed random order, so the batch-mean estimate sees mixed classes in every batch (as a shuffled
-    loader would)."""
-    return split.subset(torch.randperm(len(split), generator=torch.Generator().manual_seed(seed + 1)))
+def eval_split(recipe: Recipe) -> D.Split:
+    """The test images a run is measured on, in a fixed shuffled order (balanced subset if asked for), so the
+    batch-mean estimate sees mixed classes in every batch (as a shuffled loader would)."""
+    test_set = D.load(recipe.dataset, "test")
+    if recipe.eval_per_class:
+        test_set = test_set.subset(D.balanced_subset(test_set.labels, recipe.eval_per_class, seed=0))
+    return test_set.subset(torch.randperm(len(test_set), generator=generator(1)))
 
 
-def eval_split(cfg: TrainConfig) -> D.Split:
-    """The test images a run is measured on, in a fixed shuffled order (balanced subset if asked for)."""
-    test_set = D.load(cfg.dataset, "test")
-    if cfg.eval_per_class:
-        test_set = test_set.subset(D.balanced_subset(test_set.labels, cfg.eval_per_class, seed=0))
-    return _eval_order(test_set, 0)
+def test_rows(model: torch.nn.Module, split: D.Split, recipe: Recipe, at: int) -> list[Row]:
+    """The rows of one test evaluation (see ``measure``)."""
+    return [
+        (at, "test", k, float(v))
+        for k, v in measure(model, split, recipe.dataset, recipe.metric_batch).items()
+    ]
 
 
-def train(cfg: TrainConfig, run: Run, extra_loss: ExtraLoss | None = None) -> None:
-    """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
-    train_set = D.load(cfg.dataset, "train")
-    val_set = None
-    if cfg.val_per_class:
-        train_set, val_set = D.hold_out(train_set, cfg.val_per_class)
-    if cfg.train_per_class:
-        train_set = train_set.subset(D.balanced_subset(train_set.labels, cfg.train_per_class, cfg.seed))
-    test_set = eval_split(cfg)
-    num_classes = D.NUM_CLASSES[cfg.dataset]
+def val_rows(model: torch.nn.Module, split: D.Split | None, recipe: Recipe, at: int) -> list[Row]:
+    """Validation accuracy and loss rows (none without a validation split)."""
+    if split is None:
+        return []
+    return [(at, "val", k, v) for k, v in accuracy(model, split, recipe.dataset).items()]
 
-    if extra_loss is None and cfg.extra_loss:
-        term = InfoLoss.parse(cfg.extra_loss)
 
-        def extra_loss(feats, logits, labels, model):
-            return term(feats, model.head_weight, labels)
+class EpochSampler:
+    """Batches from shuffled passes over n samples: a new permutation when the rest of the current one is
+    shorter than a batch (the tail is dropped); its position is checkpointed."""
 
-    dev = distributed.device()
-    model = make_model(cfg).to(dev)
-    opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, cfg.steps))
-    data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-    order_g = torch.Generator().manual_seed(data_seed)
-    aug_g = torch.Generator().manual_seed(data_seed + 10_000)
-    modules = {"model": model, "optimizer": opt, "scheduler": sched}
-    step, rows, extra = resume_training(run, modules, (order_g, aug_g))
-    if step == 0:
-        perm, pos = torch.randperm(len(train_set), generator=order_g), 0
-    else:
-        perm, pos = extra["perm"], extra["pos"]
-    net = distributed.wrap(model)  # every process draws the global batch and trains on its slice
+    def __init__(self, n: int, g: torch.Generator) -> None:
+        self.n, self.g = n, g
+        self.perm, self.pos = torch.randperm(n, generator=g), 0
 
-    def evaluate(at: int) -> None:
-        distributed.sync_buffers(model)
-        for name, value in measure(model, test_set, cfg.dataset, cfg.metric_batch).items():
-            rows.append((at, "test", name, float(value)))
-        if val_set is not None:
-            rows.extend(
-                (at, "val", name, value) for name, value in accuracy(model, val_set, cfg.dataset).items()
-            )
+    def take(self, k: int) -> torch.Tensor:
+        if self.pos + k > len(self.perm):
+            self.perm, self.pos = torch.randperm(self.n, generator=self.g), 0
+        out = self.perm[self.pos : self.pos + k]
+        self.pos += k
+        return out
 
-    def checkpoint() -> None:
-        if distributed.is_main():
-            save_training(run, step, rows, modules, (order_g, aug_g), perm=perm, pos=pos)
+    def state_dict(self) -> dict:
+        return {"perm": self.perm, "pos": self.pos}
 
-    model.train()
-    bar = progress(range(step, cfg.steps), desc=f"{cfg.model} {run.folder.name}", total=cfg.steps - step)
-    for _ in bar:
-        if step % cfg.eval_every == 0:
-            evaluate(step)
-        if pos + cfg.batch_size > len(perm):
-            perm, pos = torch.randperm(len(train_set), generator=order_g), 0
-        idx = perm[pos : pos + cfg.batch_size]
-        pos += cfg.batch_size
-        images = train_set.images[idx]
+    def load_state_dict(self, state: dict) -> None:
+        self.perm, self.pos = state["perm"], int(state["pos"])
+
+
+class Supervised(Method):
+    """Cross-entropy (optionally smoothed) plus an optional information term, on weak-augmented batches."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        r = self.recipe = cfg.recipe
+        self.cfg, self.desc = cfg, r.model
+        train_set = D.load(r.dataset, "train")
+        self.val_set = None
+        if r.val_per_class:
+            train_set, self.val_set = D.hold_out(train_set, r.val_per_class)
+        if cfg.train_per_class:
+            train_set = train_set.subset(D.balanced_subset(train_set.labels, cfg.train_per_class, cfg.seed))
+        self.train_set, self.test_set = train_set, eval_split(r)
+        self.num_classes = D.NUM_CLASSES[r.dataset]
+        self.term = InfoLoss.parse(cfg.extra_loss)
+        self.dev = distributed.device()
+        self.model = make_model(r, cfg.seed).to(self.dev)
+        self.opt = make_optimizer(self.model, r)
+        self.sched = make_schedule(self.opt, r.steps)
+        data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+        self.order_g, self.aug_g = generator(data_seed), generator(data_seed + 10_000)
+        self.sampler = EpochSampler(len(train_set), self.order_g)
+        self.net = distributed.wrap(self.model)  # every process draws the global batch, trains on its slice
+        self.model.train()
+
+    def state(self) -> dict:
+        return {"model": self.model, "optimizer": self.opt, "scheduler": self.sched, "sampler": self.sampler}
+
+    def generators(self) -> tuple:
+        return (self.order_g, self.aug_g)
+
+    def evaluate_at(self, step: int) -> bool:
+        return step % self.recipe.eval_every == 0
+
+    def evaluate(self, step: int) -> list[Row]:
+        distributed.sync_buffers(self.model)
+        rows = test_rows(self.model, self.test_set, self.recipe, step)
+        return rows + val_rows(self.model, self.val_set, self.recipe, step)
+
+    def step(self, step: int) -> list[Row]:
+        r, cfg = self.recipe, self.cfg
+        idx = self.sampler.take(r.batch_size)
+        images = self.train_set.images[idx]
         if cfg.augment:
-            images = weak_augment(images, aug_g, flip=D.FLIP[cfg.dataset])
+            images = weak_augment(images, self.aug_g)
         mine = distributed.local_slice(len(idx))
-        labels = train_set.labels[idx][mine].to(dev)
-        logits, feats = net(D.normalize(images[mine], cfg.dataset).to(dev))
-        loss = F.cross_entropy(logits, smoothed_targets(labels, num_classes, cfg.label_smoothing))
-        if extra_loss is not None:
-            loss = loss + extra_loss(feats, logits, labels, model)
-        opt.zero_grad(set_to_none=True)
+        labels = self.train_set.labels[idx][mine].to(self.dev)
+        logits, feats = self.net(D.normalize(images[mine], r.dataset).to(self.dev))
+        loss = F.cross_entropy(logits, smoothed_targets(labels, self.num_classes, cfg.label_smoothing))
+        if self.term is not None:
+            loss = loss + self.term(feats, self.model.head_weight, labels)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        if step % cfg.ckpt_every == 0 and step < cfg.steps:
-            checkpoint()
-    if not rows or rows[-1][0] != cfg.steps:
-        evaluate(cfg.steps)
-    checkpoint()
-    if distributed.is_main():
-        run.mark_done()
-    distributed.barrier()
+        self.opt.step()
+        self.sched.step()
+        return []
+
+
+def train(cfg: TrainConfig, run: Run) -> None:
+    """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
+    fit(run, Supervised(cfg), cfg.recipe.steps, cfg.recipe.ckpt_every)

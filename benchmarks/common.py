@@ -1,0 +1,104 @@
+"""Helpers shared by the benchmark sections: the machine line, timing, Markdown tables and the inputs.
+
+Kept in one place so that every section times, prints and builds its inputs the same way, and the report's
+numbers compare like with like.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from paperlib.rng import generator
+from paperlib.train.info_loss import InfoLoss
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {
+    "speedup": 100.0,  # exact vs plain at n = 10k, d = 128, C = 10
+    "agreement": 1e-9,
+    "loss_overhead": 0.10,
+    "memory_mb": 1024.0,
+    "memory_s": 10.0,
+    "cpu_book_min": 60.0,
+}
+
+
+def machine() -> str:
+    """One line naming the CPU, GPU and versions, so a report says what its numbers were measured on."""
+    cpu = "unknown CPU"
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if "model name" in line
+        ]
+        cpu = names[0] if names else cpu
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), {gpu}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, {platform.platform()}"
+    )
+
+
+def median_seconds(fn: Callable[..., object], reps: int, *args) -> tuple[float, object]:
+    """Median wall time of ``fn(*args)`` over ``reps`` calls, and the last result."""
+    times, out = [], None
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table, the form every section reports in."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def synthetic(n: int, d: int, classes: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features around class means (a trained network's shape) and heads near the means."""
+    g = generator(seed)
+    means = torch.randn(classes, d, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    feats = means[labels] + 0.8 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    heads = means + 0.3 * torch.randn(classes, d, generator=g, dtype=torch.float64)
+    return feats, heads, labels
+
+
+def batch(model_name: str, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random batch shaped for ``model_name`` (1 x 28 x 28 for WRN-1x, else 3 x 32 x 32)."""
+    g = generator(seed)
+    channels, side = (1, 28) if model_name.startswith("wrn-1") else (3, 32)
+    x = torch.randn(size, channels, side, side, generator=g)
+    y = torch.randint(0, 10, (size,), generator=g)
+    return x, y
+
+
+def step_fn(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    term: InfoLoss | None,
+) -> Callable[[], float]:
+    """One full training step (forward, loss, backward, update) as a closure, so it can be timed alone."""
+
+    def step() -> float:
+        logits, feats = model(x)
+        loss = F.cross_entropy(logits, y)
+        if term is not None:
+            loss = loss + term(feats, model.head_weight, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
