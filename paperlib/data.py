@@ -123,17 +123,31 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _missing_fashion_mnist(folder: Path) -> list[str]:
+    return [stem for pair in _FMNIST_FILES.values() for stem in pair if _find_idx(folder, stem) is None]
+
+
 def fashion_mnist_folder() -> Path:
-    """Where Fashion-MNIST is: $PAPERLIB_DATA, Debian's package, or torchvision's download (in that order)."""
-    tried = []
-    candidates = []
+    """Where Fashion-MNIST is: $PAPERLIB_DATA, Debian's package, or torchvision's download (in that order).
+
+    A $PAPERLIB_DATA that lacks the files is an error, not a reason to look further: whoever set it meant
+    those files, and silently training on another copy would hide the mistake."""
     if os.environ.get("PAPERLIB_DATA"):
-        candidates.append(Path(os.environ["PAPERLIB_DATA"]))
-    candidates.append(DEBIAN_FASHION_MNIST)
-    for folder in candidates:
-        if all(_find_idx(folder, s) for pair in _FMNIST_FILES.values() for s in pair):
-            return folder
-        tried.append(str(folder))
+        folder = Path(os.environ["PAPERLIB_DATA"])
+        missing = _missing_fashion_mnist(folder)
+        if missing:
+            state = "" if folder.is_dir() else " (no such folder)"
+            raise DataNotFound(
+                f"PAPERLIB_DATA={folder}{state} does not hold Fashion-MNIST: missing {', '.join(missing)} "
+                f"(each looked for as NAME or NAME.gz in the folder, in FashionMNIST/raw/ and in raw/ under it). "
+                f"Fix: put the four IDX files there, or unset PAPERLIB_DATA to fall back to Debian's package "
+                f"({DEBIAN_FASHION_MNIST}) or torchvision's download."
+            )
+        return folder
+    tried = []
+    if not _missing_fashion_mnist(DEBIAN_FASHION_MNIST):
+        return DEBIAN_FASHION_MNIST
+    tried.append(str(DEBIAN_FASHION_MNIST))
     try:
         return _download_fashion_mnist()
     except Exception as err:  # no network, or the mirror refused

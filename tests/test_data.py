@@ -34,6 +34,46 @@ def test_missing_fashion_mnist_names_all_three_remedies(tmp_path, monkeypatch):
     assert "torchvision" in message and "no network" in message
 
 
+# ------------------------------------------------------------------ a $PAPERLIB_DATA without the files
+
+
+@pytest.fixture
+def system_copy(tmp_path, monkeypatch):
+    """A good "Debian" copy and no network: a test that loads from it has fallen through."""
+    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST", write_fashion_mnist(tmp_path / "debian"))
+    monkeypatch.setattr(D, "_download_fashion_mnist", _offline)
+
+
+def test_empty_paperlib_data_is_an_error_not_a_fall_through(tmp_path, monkeypatch, system_copy):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path / "empty"))
+    with pytest.raises(D.DataNotFound) as err:
+        D.load("fashion_mnist", "test")
+    message = str(err.value)
+    assert f"PAPERLIB_DATA={tmp_path / 'empty'} " in message
+    assert all(stem in message for pair in D._FMNIST_FILES.values() for stem in pair)
+    assert "unset PAPERLIB_DATA" in message
+
+
+def test_partial_paperlib_data_names_only_the_missing_files(tmp_path, monkeypatch, system_copy):
+    folder = write_cifar(tmp_path / "data")  # CIFAR is there, Fashion-MNIST only in part
+    write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28)))
+    monkeypatch.setenv("PAPERLIB_DATA", str(folder))
+    with pytest.raises(D.DataNotFound) as err:
+        D.load("fashion_mnist", "train")
+    message = str(err.value)
+    assert str(folder) in message and "unset PAPERLIB_DATA" in message
+    missing = message.split("missing ")[1].split(" (")[0]
+    assert missing == "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
+    assert len(D.load("cifar10", "test")) == 20  # the CIFAR files in the same folder still load
+
+
+def test_paperlib_data_in_torchvisions_layout_is_found(tmp_path, monkeypatch, system_copy):
+    write_fashion_mnist(tmp_path / "data" / "FashionMNIST" / "raw", n_train=30)
+    monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path / "data"))
+    assert len(D.load("fashion_mnist", "train")) == 30
+
+
 # ---------------------------------------------------------------------------- malformed Fashion-MNIST files
 
 
