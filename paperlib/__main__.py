@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import registry
 from .configs import PROFILES
+from .runs import StoreError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = configs.parse_overrides(args.overrides)
             spec.config(args.profile, **overrides)  # refuse unknown settings before anything runs
             report = spec.shell_report(args.profile, **overrides)
-        except (ValueError, FileNotFoundError) as err:
+        except (ValueError, FileNotFoundError, StoreError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         if distributed.is_main():
@@ -51,13 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "claims":
         from . import claims
 
-        if args.markdown:
-            print(claims.scorecard_markdown(args.profile), end="")
-        else:
-            import pandas as pd
+        try:
+            if args.markdown:
+                print(claims.scorecard_markdown(args.profile), end="")
+            else:
+                import pandas as pd
 
-            with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-                print(claims.scorecard(args.profile).drop(columns="claim").to_string(index=False))
+                with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+                    print(claims.scorecard(args.profile).drop(columns="claim").to_string(index=False))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     from .book import BookError, build
 

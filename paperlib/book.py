@@ -1,7 +1,8 @@
 """Execute every chapter notebook with papermill under a profile and compile the Jupyter Book.
 
 ``build(profile)`` is what ``make book`` runs. A failing notebook stops the build with a ``BookError`` that
-names the notebook and the cell; Sphinx warnings are errors.
+names the notebook and the cell, and leaves the chapters of the last good build in place; Sphinx warnings are
+errors.
 """
 
 from __future__ import annotations
@@ -78,6 +79,29 @@ def record_time(profile: str, notebook: str, seconds: float, new_runs: int) -> N
     atomic_write_json(path, table)
 
 
+def execute_all(out_dir: Path, profile: str) -> None:
+    """Execute every chapter into a fresh ``.chapters-new`` folder and put it in place of ``chapters`` only
+    when all succeeded: a failing notebook leaves the last good chapters untouched (and says where its
+    partial copy is)."""
+    new, final, old = (out_dir / name for name in (".chapters-new", "chapters", ".chapters-old"))
+    for folder in (new, old):
+        shutil.rmtree(folder, ignore_errors=True)
+    new.mkdir(parents=True)
+    for nb in chapters():
+        before = finished_runs()
+        try:
+            seconds = execute(nb, new / nb.name, profile)
+        except BookError as err:
+            kept = "the chapters of the last good build are unchanged" if final.exists() else "no chapters yet"
+            raise BookError(f"{err} ({kept})") from err
+        print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
+        record_time(profile, nb.name, seconds, finished_runs() - before)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     """Execute all chapters into ``out_dir/chapters``, write the scorecard, build HTML; return index.html."""
     check_profile(profile)
@@ -92,13 +116,8 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
                 shutil.copy2(src, out_dir / name)
     if not (out_dir / "_mathjax" / "tex-chtml.js").exists():
         raise BookError("MathJax is missing from book/_mathjax; run `make mathjax` (npm install mathjax@3)")
-    (out_dir / "chapters").mkdir(exist_ok=True)
     os.environ.setdefault("PAPERLIB_QUIET", "1")  # progress bars are noise in a rendered page
-    for nb in chapters():
-        before = finished_runs()
-        seconds = execute(nb, out_dir / "chapters" / nb.name, profile)
-        print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
-        record_time(profile, nb.name, seconds, finished_runs() - before)
+    execute_all(out_dir, profile)
     atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")),

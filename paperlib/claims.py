@@ -59,11 +59,25 @@ def scorecard(profile: str) -> pd.DataFrame:
     for cid, claim in registry.claims().items():
         path = folder / f"{cid}.json"
         if path.exists():
-            rows.append({**json.loads(path.read_text()), "claim": claim.text})
+            rows.append({**_read_row(path, claim), "claim": claim.text})
         else:
             empty = dict(verdict="not run", statistic="", threshold="", profile=profile)
             rows.append(dict(id=cid, **empty, notebook=claim.notebook, claim=claim.text))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _read_row(path, claim: registry.Claim) -> dict:
+    """A stored verdict row; an unreadable file is a ``ValueError`` that says how to rebuild it."""
+    try:
+        row = json.loads(path.read_text())
+        if not isinstance(row, dict) or row.get("id") != claim.id:
+            raise ValueError("not a verdict row of this claim")
+        return row
+    except ValueError as err:
+        raise ValueError(
+            f"{path} is not a readable verdict ({err}); delete it and rerun notebook {claim.notebook} "
+            "to record the verdict again"
+        ) from None
 
 
 def scorecard_markdown(profile: str) -> str:

@@ -6,8 +6,8 @@ import pytest
 from paperlib import book, claims
 
 
-def test_smoke_book_builds(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "runs"))
+def test_smoke_book_builds(tmp_path):
+    # The session's run store (conftest.py), shared with nbval: each smoke run is trained once per session.
     index = book.build("smoke", tmp_path / "book")
     html = index.parent
     assert index.exists()

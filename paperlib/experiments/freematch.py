@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .. import runs
+from ..configs import BOOL, POSITIVE, POSITIVE_INT, SettingError, group_of, setting, tuple_of, validate
 from ..data import NUM_CLASSES
 from ..train import freematch
 from ..train.freematch import FreeMatchConfig
@@ -20,7 +21,7 @@ from ..train.supervised import Recipe, TrainConfig
 from ..verdicts import Check
 from . import common
 from . import info_losses as il
-from .spec import Experiment
+from .spec import SEEDS, Experiment
 
 STORE = "freematch"
 VARIANTS = ("FreeMatch + MI", "FreeMatch + HDR")
@@ -50,12 +51,17 @@ class SemiSupervisedInfo:
     """For each number of labels: the baseline, FreeMatch and FreeMatch with each term. Lambda is chosen per
     term at ``select_at`` labels by the validation accuracy of the first seed, then used at every count."""
 
-    freematch: FreeMatchConfig
-    label_counts: tuple[int, ...] = (40, 250)
-    seeds: tuple[int, ...] = (0, 1)
-    lambdas: tuple[float, ...] = (0.1, 1.0)
-    select_at: int = 250
-    detach_head: bool = False
+    freematch: FreeMatchConfig = setting(rule=group_of(FreeMatchConfig))
+    label_counts: tuple[int, ...] = setting((40, 250), tuple_of(POSITIVE_INT))
+    seeds: tuple[int, ...] = setting((0, 1), SEEDS)
+    lambdas: tuple[float, ...] = setting((0.1, 1.0), tuple_of(POSITIVE))
+    select_at: int = setting(250, POSITIVE_INT)
+    detach_head: bool = setting(False, BOOL)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.select_at not in self.label_counts:
+            raise SettingError("select_at", self.select_at, f"one of label_counts {self.label_counts}")
 
 
 def _sweep(study: SemiSupervisedInfo, profile: str, overrides: dict) -> list:
@@ -79,8 +85,6 @@ def baseline_config(fm: FreeMatchConfig, num_labels: int, seed: int) -> TrainCon
 def run_study(study: SemiSupervisedInfo) -> pd.DataFrame:
     """One row per run (baseline, FreeMatch, candidates and chosen), per label count."""
     fm, r = study.freematch, study.freematch.recipe
-    if study.select_at not in study.label_counts:
-        raise ValueError(f"select_at={study.select_at} must be one of label_counts {study.label_counts}")
 
     def launch_at(num_labels: int) -> Callable[[str, float, int], dict]:
         def launch(kind: str, lam: float, seed: int) -> dict:

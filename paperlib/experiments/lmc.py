@@ -17,6 +17,7 @@ import torch
 
 from .. import data as D
 from .. import runs
+from ..configs import POSITIVE, POSITIVE_INT, Rule, group_of, setting, tuple_of, validate
 from ..rng import generator
 from ..train.supervised import TrainConfig, eval_split, make_model, measure
 from ..verdicts import Check, value_range
@@ -26,16 +27,23 @@ from .spec import Experiment
 STORE = "lmc"  # the path tables; the two end-point runs live in the supervised store
 FLAT, BROKEN = 0.02, 0.10  # barrier at most FLAT: LMC holds; above BROKEN: LMC fails
 RANGE_L1, TOL_L3 = 0.05, 0.01
+UNIT = Rule(
+    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1, "a number in [0, 1]"
+)
 
 
 @dataclass(frozen=True)
 class LMCConfig:
     """Two runs per learning rate from one initialization, and the path between them."""
 
-    train: TrainConfig
-    lrs: tuple[float, ...] = (0.03, 3e-4)
-    omegas: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-    bn_batches: int = 20  # training batches (of train.batch_size * 4) to recompute BatchNorm statistics
+    train: TrainConfig = setting(rule=group_of(TrainConfig))
+    lrs: tuple[float, ...] = setting((0.03, 3e-4), tuple_of(POSITIVE))
+    omegas: tuple[float, ...] = setting(tuple(round(0.1 * i, 1) for i in range(11)), tuple_of(UNIT))
+    # training batches (of train.batch_size * 4) to recompute BatchNorm statistics
+    bn_batches: int = setting(20, POSITIVE_INT)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def endpoints(base: TrainConfig) -> tuple[runs.Run, runs.Run]:

@@ -8,13 +8,23 @@ those tables.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 
+from ..configs import (
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    Rule,
+    SettingError,
+    setting,
+    tuple_of,
+    validate,
+)
 from ..metrics import gram, hdr, interplay, mir
 from ..progress import progress
 from ..rng import generator
@@ -25,25 +35,33 @@ from .spec import Experiment
 X1_CLAIM = "The batch-mean estimate is biased against the exact dataset-level value"
 
 
+AT_LEAST_3 = Rule(lambda v: POSITIVE_INT(v) and v >= 3, "an integer >= 3")
+
+
 @dataclass(frozen=True)
 class NCTheory:
     """Synthetic checks of Section 4; no training, so the profiles differ only in the number of draws."""
 
-    seed: int = 0
-    c_min: int = 3
-    c_max: int = 100
-    per_class: int = 2  # samples per class for Corollary 4.3
-    range_draws_per_kind: int = 50  # T3
-    regression_draws: int = 100  # T4, Lemma 4.5 / Theorem 4.6
-    ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)  # T4, exp(H) against rank
-    path_classes: int = 10
-    path_per_class: int = 20
-    path_dim: int = 32
-    x1_n: int = 4096
-    x1_classes: int = 10
-    x1_dim: int = 64
-    x1_noise: float = 0.5
-    batch_sizes: tuple[int, ...] = field(default=(16, 32, 64, 128, 256, 512, 1024))
+    seed: int = setting(0, NONNEGATIVE_INT)
+    c_min: int = setting(3, AT_LEAST_3)  # Theorem 4.2 needs C >= 3
+    c_max: int = setting(100, AT_LEAST_3)
+    per_class: int = setting(2, POSITIVE_INT)  # samples per class for Corollary 4.3
+    range_draws_per_kind: int = setting(50, POSITIVE_INT)  # T3
+    regression_draws: int = setting(100, POSITIVE_INT)  # T4, Lemma 4.5 / Theorem 4.6
+    ranks: tuple[int, ...] = setting((1, 2, 4, 8, 16, 32, 64), tuple_of(POSITIVE_INT))  # T4, exp(H) vs rank
+    path_classes: int = setting(10, AT_LEAST_3)
+    path_per_class: int = setting(20, POSITIVE_INT)
+    path_dim: int = setting(32, POSITIVE_INT)
+    x1_n: int = setting(4096, POSITIVE_INT)
+    x1_classes: int = setting(10, AT_LEAST_3)
+    x1_dim: int = setting(64, POSITIVE_INT)
+    x1_noise: float = setting(0.5, NONNEGATIVE)
+    batch_sizes: tuple[int, ...] = setting((16, 32, 64, 128, 256, 512, 1024), tuple_of(POSITIVE_INT))
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.c_max < self.c_min:
+            raise SettingError("c_max", self.c_max, f"at least c_min = {self.c_min}")
 
 
 def collapse_values(classes: Iterable[int], per_class: int, seed: int = 0) -> pd.DataFrame:

@@ -14,6 +14,16 @@ from torch.nn.utils import prune
 
 from .. import data as D
 from .. import runs
+from ..configs import (
+    NONNEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    group_of,
+    setting,
+    tuple_of,
+    validate,
+)
 from ..metrics import paired_interplay
 from ..rng import generator
 from ..train.supervised import TrainConfig, eval_split, extract, make_optimizer, measure
@@ -29,11 +39,18 @@ MIR_SHARE, ACC_RANGE, RATIO_RANGE = 0.8, 0.02, 0.1  # P1
 class PruneConfig:
     """Pruning of the training-dynamics model."""
 
-    train: TrainConfig  # the trained model to prune: the training-dynamics run, reused from the store
-    sparsities: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
-    finetune_steps: int = 300
-    finetune_lr: float = 0.01
-    compare_per_class: int = 200  # test images per class for the exact feature-vs-feature ratios
+    # the trained model to prune: the training-dynamics run, reused from the store
+    train: TrainConfig = setting(rule=group_of(TrainConfig))
+    sparsities: tuple[float, ...] = setting(
+        tuple(round(0.1 * i, 1) for i in range(1, 10)), tuple_of(OPEN_FRACTION)
+    )
+    finetune_steps: int = setting(300, NONNEGATIVE_INT)
+    finetune_lr: float = setting(0.01, POSITIVE)
+    # test images per class for the exact feature-vs-feature ratios
+    compare_per_class: int = setting(200, POSITIVE_INT)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def prunable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:

@@ -9,6 +9,8 @@ from typing import Any
 
 from .. import configs, runs
 
+SEEDS = configs.tuple_of(configs.NONNEGATIVE_INT)  # a list of seeds, e.g. [0,1,2]
+
 
 def single(cfg: Any, profile: str, overrides: dict) -> list:
     """The default sweep: the profile's config alone."""

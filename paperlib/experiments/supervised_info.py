@@ -9,12 +9,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..configs import BOOL, POSITIVE, group_of, setting, tuple_of, validate
 from ..train.info_loss import KINDS
 from ..train.supervised import TrainConfig
 from ..verdicts import Check
 from . import common
 from . import info_losses as il
-from .spec import Experiment
+from .spec import SEEDS, Experiment
 
 # The paper's Table 2, test accuracy %, printed beside ours.
 PAPER_TABLE2 = pd.DataFrame(
@@ -29,10 +30,13 @@ class SupervisedInfo:
     validation accuracy of the first seed (``train.recipe.val_per_class`` images per class held out); the
     other seeds then run with the chosen lambda. The test set is only read for the table."""
 
-    train: TrainConfig
-    seeds: tuple[int, ...] = (0, 1, 2)
-    lambdas: tuple[float, ...] = (0.1, 1.0)
-    detach_head: bool = False
+    train: TrainConfig = setting(rule=group_of(TrainConfig))
+    seeds: tuple[int, ...] = setting((0, 1, 2), SEEDS)
+    lambdas: tuple[float, ...] = setting((0.1, 1.0), tuple_of(POSITIVE))
+    detach_head: bool = setting(False, BOOL)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def _sweep(study: SupervisedInfo, profile: str, overrides: dict) -> list:

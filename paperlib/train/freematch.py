@@ -29,11 +29,13 @@ import torch.nn.functional as F
 from .. import data as D
 from .. import distributed
 from ..augment import strong_augment, weak_augment
+from ..configs import FRACTION, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, setting, validate
 from ..rng import generator
 from ..runs import Run
 from .info_loss import InfoLoss
 from .loop import Method, Row, fit
 from .supervised import (
+    LOSS_SPEC,
     Recipe,
     accuracy,
     eval_split,
@@ -51,15 +53,19 @@ class FreeMatchConfig:
     number of labeled images per step."""
 
     recipe: Recipe = field(default_factory=lambda: Recipe(dataset="cifar10", model="wrn-28-2"))
-    num_labels: int = 40
-    uratio: int = 7  # unlabeled images per labeled one
-    lambda_u: float = 1.0
-    lambda_f: float = 0.001  # USB's ent_loss_ratio
-    ema_p: float = 0.999  # momentum of the threshold statistics
-    ema_model: float = 0.999  # momentum of the evaluation weights
-    pad: int = 4  # weak-augmentation padding (USB: 1/8 of the side)
-    seed: int = 0  # labeled subset, initialization, data order and augmentation
-    extra_loss: str = ""  # information loss on the confident unlabeled samples, e.g. "mi:0.5"
+    num_labels: int = setting(40, POSITIVE_INT)
+    uratio: int = setting(7, POSITIVE_INT)  # unlabeled images per labeled one
+    lambda_u: float = setting(1.0, NONNEGATIVE)
+    lambda_f: float = setting(0.001, NONNEGATIVE)  # USB's ent_loss_ratio
+    ema_p: float = setting(0.999, FRACTION)  # momentum of the threshold statistics
+    ema_model: float = setting(0.999, FRACTION)  # momentum of the evaluation weights
+    pad: int = setting(4, NONNEGATIVE_INT)  # weak-augmentation padding (USB: 1/8 of the side)
+    seed: int = setting(0, NONNEGATIVE_INT)  # labeled subset, initialization, data order and augmentation
+    # information loss on the confident unlabeled samples, e.g. "mi:0.5"
+    extra_loss: str = setting("", LOSS_SPEC)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 class SelfAdaptiveThreshold:

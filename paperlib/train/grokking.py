@@ -15,6 +15,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..configs import (
+    BOOL,
+    FRACTION,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    Rule,
+    setting,
+    validate,
+)
 from ..metrics import interplay
 from ..models.transformer import GrokTransformer
 from ..rng import generator
@@ -24,24 +36,29 @@ from .loop import Method, Row, fit
 
 @dataclass(frozen=True)
 class GrokConfig:
-    p: int = 113
-    train_frac: float = 0.3
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
-    lr: float = 1e-3
-    weight_decay: float = 1.0
-    beta2: float = 0.98
-    warmup: int = 10
-    steps: int = 10_000
-    eval_every: int = 100
-    ckpt_every: int = 1000
-    metric_samples: int = 1024  # per split, for interplay
-    seed: int = 0
-    grokfast: bool = False
-    grokfast_alpha: float = 0.98
-    grokfast_lambda: float = 2.0
+    """Everything that determines a grokking run; its hash names the run folder."""
+
+    p: int = setting(113, Rule(lambda v: POSITIVE_INT(v) and v >= 3, "an integer >= 3"))
+    train_frac: float = setting(0.3, OPEN_FRACTION)
+    d_model: int = setting(128, POSITIVE_INT)
+    n_heads: int = setting(4, POSITIVE_INT)
+    d_head: int = setting(32, POSITIVE_INT)
+    d_mlp: int = setting(512, POSITIVE_INT)
+    lr: float = setting(1e-3, POSITIVE)
+    weight_decay: float = setting(1.0, NONNEGATIVE)
+    beta2: float = setting(0.98, FRACTION)
+    warmup: int = setting(10, POSITIVE_INT)
+    steps: int = setting(10_000, POSITIVE_INT)
+    eval_every: int = setting(100, POSITIVE_INT)
+    ckpt_every: int = setting(1000, POSITIVE_INT)
+    metric_samples: int = setting(1024, POSITIVE_INT)  # per split, for interplay
+    seed: int = setting(0, NONNEGATIVE_INT)
+    grokfast: bool = setting(False, BOOL)
+    grokfast_alpha: float = setting(0.98, FRACTION)
+    grokfast_lambda: float = setting(2.0, NONNEGATIVE)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def split_pairs(p: int, train_frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,37 +17,63 @@ import torch.nn.functional as F
 from .. import data as D
 from .. import distributed
 from ..augment import weak_augment
+from ..configs import (
+    BOOL,
+    FRACTION,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    OPTIONAL_POSITIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Rule,
+    one_of,
+    parsed_by,
+    setting,
+    validate,
+)
 from ..metrics import interplay, nudge_zero_rows
-from ..models import build
+from ..models import ARCHITECTURES, build
 from ..rng import generator
 from ..runs import Run
 from ..theory import nc_measures
 from .info_loss import InfoLoss
 from .loop import Method, Row, fit
 
+BN_MOMENTUM = Rule(
+    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1, "a number in (0, 1]"
+)
+
 
 @dataclass(frozen=True)
 class Recipe:
     """What every WideResNet run shares, whatever its loss: data set, model, SGD, schedule length, evaluation
     cadence and measurement. Supervised, information-loss and FreeMatch configs each hold one, so a baseline
-    trained beside FreeMatch is built from FreeMatch's own recipe."""
+    trained beside FreeMatch is built from FreeMatch's own recipe. Each setting declares what it allows."""
 
-    dataset: str = "fashion_mnist"
-    model: str = "wrn-10-1"
-    bn_momentum: float = 0.001  # USB's value; the short CPU runs use PyTorch's 0.1 (see the experiments)
-    steps: int = 2**20
-    batch_size: int = 64  # (labeled) images per step
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
-    eval_every: int = 5000
-    ckpt_every: int = 5000
-    eval_per_class: int | None = None  # test samples per class measured during training; None: all
+    dataset: str = setting("fashion_mnist", one_of(D.NUM_CLASSES))
+    model: str = setting("wrn-10-1", one_of(ARCHITECTURES))
+    # USB's value; the short CPU runs use PyTorch's 0.1 (see the experiments)
+    bn_momentum: float = setting(0.001, BN_MOMENTUM)
+    steps: int = setting(2**20, POSITIVE_INT)
+    batch_size: int = setting(64, POSITIVE_INT)  # (labeled) images per step
+    lr: float = setting(0.03, POSITIVE)
+    momentum: float = setting(0.9, FRACTION)
+    weight_decay: float = setting(5e-4, NONNEGATIVE)
+    nesterov: bool = setting(True, BOOL)
+    eval_every: int = setting(5000, POSITIVE_INT)
+    ckpt_every: int = setting(5000, POSITIVE_INT)
+    # test samples per class measured during training; None: all
+    eval_per_class: int | None = setting(None, OPTIONAL_POSITIVE_INT)
     # Images per class held out of the training set as a validation split (accuracy and loss logged as split
     # "val"), for choosing hyperparameters without the test set; 0: none.
-    val_per_class: int = 0
-    metric_batch: int = 64  # batch size of the paper's batch-mean estimate
+    val_per_class: int = setting(0, NONNEGATIVE_INT)
+    metric_batch: int = setting(64, POSITIVE_INT)  # batch size of the paper's batch-mean estimate
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+LOSS_SPEC = parsed_by(InfoLoss.parse, "'' or an information loss term such as 'mi:0.5' or 'hdr:1:detach'")
 
 
 @dataclass(frozen=True)
@@ -55,13 +81,18 @@ class TrainConfig:
     """Everything that determines a supervised run; its hash names the run folder."""
 
     recipe: Recipe = field(default_factory=Recipe)
-    train_per_class: int | None = None  # None: the whole training set
-    label_smoothing: float = 0.0
-    augment: bool = True
-    seed: int = 0  # initialization (and data order, unless data_seed is set)
-    data_seed: int | None = None  # data order and augmentation draws; two runs that differ only here share
-    # their initialization (linear mode connectivity)
-    extra_loss: str = ""  # an information loss term, e.g. "mi:0.5" or "hdr:1" (see train.info_loss)
+    train_per_class: int | None = setting(None, OPTIONAL_POSITIVE_INT)  # None: the whole training set
+    label_smoothing: float = setting(0.0, FRACTION)
+    augment: bool = setting(True, BOOL)
+    seed: int = setting(0, NONNEGATIVE_INT)  # initialization (and data order, unless data_seed is set)
+    # data order and augmentation draws; two runs that differ only here share their initialization (LMC)
+    data_seed: int | None = setting(
+        None, Rule(lambda v: v is None or NONNEGATIVE_INT(v), "an integer >= 0 or null")
+    )
+    extra_loss: str = setting("", LOSS_SPEC)  # an information loss term (see train.info_loss)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def cosine_factor(step: int, total: int) -> float:
