@@ -27,6 +27,7 @@ __all__ = [
     "mutual_information",
     "mir",
     "hdr",
+    "feature_entropy",
     "interplay",
     "paired_interplay",
     "joint_route",
@@ -194,6 +195,12 @@ def _entropy_rows(zn: torch.Tensor) -> torch.Tensor:
     n, d = zn.shape
     small = zn.T @ zn if d < n else zn @ zn.T
     return _entropy_of_spectrum(torch.linalg.eigvalsh(small), n)
+
+
+def feature_entropy(features: torch.Tensor) -> torch.Tensor:
+    """H(G(features)) as a 0-dim float64 tensor, from the d x d matrix Z^T Z when d < n (never n x n then);
+    the same number as ``interplay``'s ``h_features``, without heads or labels. Differentiable."""
+    return _entropy_rows(_normalize_rows(features, "features"))
 
 
 def _entropy_heads(w: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

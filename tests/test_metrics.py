@@ -8,7 +8,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperlib.metrics import gram, hdr, interplay, joint_route, matrix_entropy, mir, mutual_information
+from paperlib.metrics import (
+    feature_entropy,
+    gram,
+    hdr,
+    interplay,
+    joint_route,
+    matrix_entropy,
+    mir,
+    mutual_information,
+)
 
 
 def ref_gram(z):
@@ -82,6 +91,12 @@ def test_both_joint_routes_give_the_same_values_whichever_is_chosen(n, d, c):
         )
     with pytest.raises(ValueError, match="unknown route"):
         interplay(z, w, y, route="fast")
+
+
+def test_feature_entropy_is_interplays_h_features_without_heads():
+    z, w, y = data(300, 8, 4, seed=2)
+    assert feature_entropy(z).item() == interplay(z, w, y)["h_features"]
+    assert feature_entropy(z[:6]).item() == pytest.approx(ref_entropy(ref_gram(z[:6].numpy())), abs=1e-12)
 
 
 def test_route_rule_picks_the_smaller_matrix():
