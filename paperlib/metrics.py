@@ -1,11 +1,13 @@
 """Matrix entropy, matrix mutual information, MIR and HDR (Sec 3.2 of the paper).
 
-Features are rows: ``z`` has shape (n, d). Everything is computed in float64 with natural logs.
+Features are rows: ``z`` has shape (n, d). Everything is computed in float64 with natural logs. Every public
+function takes torch tensors or numpy arrays (converted with ``torch.as_tensor``).
 
 Two layers live here:
 
 * differentiable building blocks on Gram matrices (``gram``, ``matrix_entropy``, ``mutual_information``,
-  ``mir``, ``hdr``) that return 0-dim float64 tensors and can be used inside a loss;
+  ``mir``, ``hdr``) that return 0-dim float64 tensors and can be used inside a loss; a zero denominator gives
+  NaN there, and a matrix that is not symmetric PSD is refused;
 * ``interplay``, the measurement the study reports: the paper's quantities between G(features) and
   G(heads[labels]), exact at dataset level or as the paper's batch mean.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -38,13 +41,25 @@ __all__ = [
 _DIAG_TOL = 1e-6
 _ZERO_ENTROPY = 1e-12
 _EIG_FLOOR = 1e-15
+_GRAM_TOL = 1e-8  # symmetry and PSD tolerance of a unit-diagonal float64 matrix (per entry, per sample)
+
+
+def _tensor(x, name: str) -> torch.Tensor:
+    """Tensors pass through and numpy arrays are converted (no copy), so both kinds of caller get numbers;
+    anything else is refused here, before an attribute error deep inside could hide what went wrong."""
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return torch.as_tensor(x)
+    raise TypeError(
+        f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}; wrap it with torch.as_tensor"
+    )
 
 
 def _as_float64(x: torch.Tensor, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(x).__name__}; wrap it with torch.as_tensor"
-        )
+    x = _tensor(x, name)
+    if x.is_complex():
+        raise TypeError(f"{name} is complex ({x.dtype}); the metrics are defined for real features")
     x = x.to(torch.float64)
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).nonzero()[:5].tolist()
@@ -55,26 +70,37 @@ def _as_float64(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _normalize_rows(z: torch.Tensor, name: str = "features") -> torch.Tensor:
-    """Unit-norm rows; a zero row has no direction, so it is an error rather than a silent NaN."""
+    """Unit-norm rows; a zero row has no direction, so it is an error rather than a silent NaN.
+
+    Each row is first multiplied by the power of two that brings its largest entry into [0.5, 1), which is
+    exact in floating point: the norm can then neither overflow (rows of 1e200) nor underflow (rows of 1e-170),
+    and rows of ordinary size give bit for bit the same unit rows as z / |z|.
+    """
+    z = _tensor(z, name)
     if z.dim() != 2:
         raise ValueError(f"{name} must be 2-D (n, d) with samples as rows, got shape {tuple(z.shape)}")
     if z.shape[0] == 0 or z.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(z.shape)}); need at least one row and one column")
     z = _as_float64(z, name)
-    norms = z.norm(dim=1, keepdim=True)
-    zero = (norms.squeeze(1) == 0).nonzero().squeeze(1)
+    peak = z.detach().abs().amax(dim=1, keepdim=True)
+    zero = (peak.squeeze(1) == 0).nonzero().squeeze(1)
     if zero.numel():
         raise ValueError(
             f"{name} has {zero.numel()} zero row(s) (first: {zero[:10].tolist()}); a zero vector has no cosine "
             "similarity; drop those rows or add a tiny offset"
         )
-    return z / norms
+    shift = -torch.frexp(peak)[1]  # peak * 2**shift lies in [0.5, 1)
+    half = shift // 2  # two factors, since 2**shift alone overflows for subnormal rows
+    one = torch.ones_like(peak)
+    z = z * torch.ldexp(one, half) * torch.ldexp(one, shift - half)
+    return z / z.norm(dim=1, keepdim=True)
 
 
 def nudge_zero_rows(z: torch.Tensor) -> torch.Tensor:
     """``z`` with every all-zero row (a dead ReLU feature) moved by 1e-12 along (1, ..., 1), so it has a
     direction; other rows are unchanged. For training losses and early checkpoints, where a crash would cost
     more than the tiny bias; the measuring functions themselves refuse zero rows."""
+    z = _tensor(z, "z")
     return z + (z.abs().sum(1, keepdim=True) == 0) * 1e-12
 
 
@@ -84,11 +110,16 @@ def gram(z: torch.Tensor) -> torch.Tensor:
     return zn @ zn.T
 
 
-def _check_gram(k: torch.Tensor, name: str = "gram") -> torch.Tensor:
+def _check_gram(k: torch.Tensor, name: str = "gram") -> tuple[torch.Tensor, float]:
+    """``k`` in float64 after checking it is square, finite, unit-diagonal and symmetric, with the round-off
+    tolerance of the precision it was built in; the PSD half of the check needs the eigenvalues, so
+    ``_checked_eigvalsh`` does it."""
+    k = _tensor(k, name)
     if k.dim() != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {tuple(k.shape)}; build it with gram(z)")
     if k.shape[0] == 0:
         raise ValueError(f"{name} is empty; need at least one sample")
+    tol = _gram_tol(k.dtype)
     k = _as_float64(k, name)
     dev = (k.diagonal() - 1).abs().max().item()
     if dev > _DIAG_TOL:
@@ -96,7 +127,34 @@ def _check_gram(k: torch.Tensor, name: str = "gram") -> torch.Tensor:
             f"{name} is not unit-diagonal (largest |K_ii - 1| = {dev:.3g}); matrix entropy is defined for "
             "normalized Grams: use gram(z), which normalizes the rows"
         )
-    return k
+    gap = (k - k.T).detach().abs()
+    if gap.max().item() > tol:
+        i, j = divmod(int(gap.argmax()), k.shape[0])
+        raise ValueError(
+            f"{name} is not symmetric (|K[{i},{j}] - K[{j},{i}]| = {gap[i, j].item():.3g} > {tol:.3g}); matrix "
+            "entropy is defined for Gram matrices, which are symmetric: build it with gram(z)"
+        )
+    return k, tol
+
+
+def _gram_tol(dtype: torch.dtype) -> float:
+    """Round-off allowance per entry for a matrix built in ``dtype``: 1e-8 for float64, more for float32."""
+    eps = torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
+    return max(_GRAM_TOL, 10 * eps)
+
+
+def _checked_eigvalsh(k: torch.Tensor, tol: float, name: str) -> torch.Tensor:
+    """Eigenvalues of the symmetric ``k``; an eigenvalue below -tol * n means ``k`` is no Gram matrix (its
+    entropy would come out wrong, even negative), while smaller negatives are round-off the entropy clamps."""
+    eigs = torch.linalg.eigvalsh(0.5 * (k + k.T))  # symmetric up to ``tol``: average away round-off only
+    n = k.shape[0]
+    low = eigs.detach().min().item()
+    if low < -tol * n:
+        raise ValueError(
+            f"{name} is not positive semi-definite (smallest eigenvalue {low:.3g} < -{tol:g} * n = "
+            f"{-tol * n:.3g}); matrix entropy is defined for Gram matrices of vectors: build it with gram(z)"
+        )
+    return eigs
 
 
 def _entropy_of_spectrum(eigs: torch.Tensor, n: int) -> torch.Tensor:
@@ -111,24 +169,39 @@ def _entropy_of_spectrum(eigs: torch.Tensor, n: int) -> torch.Tensor:
     return -(torch.where(positive, lam * torch.log(safe), torch.zeros_like(lam))).sum()
 
 
+def _matrix_entropy(k: torch.Tensor, name: str) -> torch.Tensor:
+    k, tol = _check_gram(k, name)
+    return _entropy_of_spectrum(_checked_eigvalsh(k, tol, name), k.shape[0])
+
+
 def matrix_entropy(k: torch.Tensor) -> torch.Tensor:
-    """Von Neumann entropy H(K) = -tr(K/n log K/n) of a unit-diagonal PSD matrix (Definition 3.1)."""
-    k = _check_gram(k)
-    eigs = torch.linalg.eigvalsh(0.5 * (k + k.T))
-    return _entropy_of_spectrum(eigs, k.shape[0])
+    """Von Neumann entropy H(K) = -tr(K/n log K/n) of a unit-diagonal PSD matrix (Definition 3.1).
+
+    A matrix that is not symmetric or not PSD beyond round-off (1e-8 per entry, -1e-8 * n for the smallest
+    eigenvalue, in float64) is a ValueError: symmetrising or clamping it would return a number that is the
+    entropy of some other matrix."""
+    return _matrix_entropy(k, "gram")
 
 
-def _check_pair(k1: torch.Tensor, k2: torch.Tensor) -> None:
+def _check_pair(k1: torch.Tensor, k2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    k1, k2 = _tensor(k1, "k1"), _tensor(k2, "k2")
     if k1.shape != k2.shape:
         raise ValueError(
             f"the two Grams must have the same shape, got {tuple(k1.shape)} and {tuple(k2.shape)}"
         )
+    return k1, k2
+
+
+def _entropies(k1: torch.Tensor, k2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """H(K1), H(K2) and H(K1 * K2); the Hadamard product of two Grams is a Gram (Schur product theorem)."""
+    k1, k2 = _check_pair(k1, k2)
+    return _matrix_entropy(k1, "k1"), _matrix_entropy(k2, "k2"), _matrix_entropy(k1 * k2, "k1 * k2")
 
 
 def mutual_information(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     """Matrix mutual information H(K1) + H(K2) - H(K1 * K2) (Definition 3.2)."""
-    _check_pair(k1, k2)
-    return matrix_entropy(k1) + matrix_entropy(k2) - matrix_entropy(k1 * k2)
+    h1, h2, hj = _entropies(k1, k2)
+    return h1 + h2 - hj
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -147,21 +220,24 @@ def _hdr_from(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
 
 def mir(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     """Matrix mutual-information ratio MI / min(H1, H2) (Definition 3.3); NaN if an entropy is 0."""
-    _check_pair(k1, k2)
-    return _mir_from(matrix_entropy(k1), matrix_entropy(k2), matrix_entropy(k1 * k2))
+    return _mir_from(*_entropies(k1, k2))
 
 
 def hdr(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     """Matrix entropy-difference ratio |H1 - H2| / max(H1, H2) (Definition 3.4); NaN if both are 0."""
-    _check_pair(k1, k2)
-    return _hdr_from(matrix_entropy(k1), matrix_entropy(k2))
+    k1, k2 = _check_pair(k1, k2)
+    return _hdr_from(_matrix_entropy(k1, "k1"), _matrix_entropy(k2, "k2"))
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Dataset-level measurement
 
 
-def _check_inputs(features: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor):
+def _check_inputs(
+    features: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Unit-row float64 features and heads and long labels, after checking shapes, values and label range."""
+    features, heads = _tensor(features, "features"), _tensor(heads, "heads")
     if features.dim() != 2:
         raise ValueError(f"features must be 2-D (n, d), got shape {tuple(features.shape)}")
     if heads.dim() != 2:
@@ -344,6 +420,7 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
     Used to compare two models' representations of the same inputs (e.g. a pruned model and the original).
     ``h_features`` is H(G(features_a)) and ``h_heads`` is H(G(features_b)), keeping ``interplay``'s keys.
     """
+    features_a, features_b = _tensor(features_a, "features_a"), _tensor(features_b, "features_b")
     if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[0] != features_b.shape[0]:
         raise ValueError(
             f"paired features must be 2-D with the same number of rows, got {tuple(features_a.shape)} and "
