@@ -9,7 +9,9 @@ Two layers live here:
   ``mir``, ``hdr``) that return 0-dim float64 tensors and can be used inside a loss; a zero denominator gives
   NaN there, and a matrix that is not symmetric PSD is refused;
 * ``interplay``, the measurement the study reports: the paper's quantities between G(features) and
-  G(heads[labels]), exact at dataset level or as the paper's batch mean.
+  G(heads[labels]), exact at dataset level or as the paper's batch mean. A ratio that is undefined (one
+  sample, one head in use, all features parallel) is an error here, never a NaN read as a result; the batch
+  mean skips such batches and counts them.
 
 The exact route never forms an n x n matrix when a smaller one has the same non-zero spectrum:
 the non-zero eigenvalues of Z Z^T equal those of Z^T Z, and the Hadamard product G(Z) * G(W_y) is the Gram of
@@ -20,6 +22,7 @@ span (dimension r <= min(C, d)); its d r x d r Gram sum_k kron(S_k, c_k c_k^T) c
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -359,10 +362,57 @@ def _summary(h1: torch.Tensor, h2: torch.Tensor, hj: torch.Tensor) -> dict[str, 
     }
 
 
-def _exact(
+def _undefined_reason(
+    h1: torch.Tensor, h2: torch.Tensor, n: int, names: tuple[str, str], labels: torch.Tensor | None = None
+) -> str | None:
+    """Why MIR = MI / min(H1, H2) has no value here (an entropy is 0), or None when it is defined.
+
+    HDR is then 1 or 0 / 0: a number with nothing behind it, so both ratios are refused together."""
+    if n == 1:
+        return "MIR and HDR are undefined for a single sample: every entropy of a 1 x 1 Gram is 0; measure at least two samples"
+    reasons = []
+    for h, name in zip((h1, h2), names, strict=True):
+        if h.item() > _ZERO_ENTROPY:
+            continue
+        if name == "heads[labels]" and labels is not None:
+            used = labels.unique()
+            why = (
+                f"all {n} labels are class {used.item()}, so every sample shares one head; measure with at least "
+                "two classes"
+                if used.numel() == 1
+                else f"the {used.numel()} heads in use point in one direction; measure with heads that differ"
+            )
+        else:
+            why = (
+                f"all {n} rows of {name} point in one direction (G is all ones, e.g. identical or collapsed rows), "
+                "so they carry no information to compare"
+            )
+        reasons.append(f"H(G({name})) = 0 because {why}")
+    if not reasons:
+        return None
+    return "MIR is undefined: " + "; and ".join(reasons)
+
+
+def _measure(
     z: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, route: str | None = None
-) -> dict[str, float]:
-    return _summary(_entropy_rows(z), _entropy_heads(w, labels), _entropy_joint(z, w, labels, route))
+) -> tuple[dict[str, float] | None, str | None]:
+    """The summary of one set of rows, or None and the reason when its ratios are undefined (the marginal
+    entropies are cheap, so the joint one is only computed when it is needed)."""
+    h1, h2 = _entropy_rows(z), _entropy_heads(w, labels)
+    reason = _undefined_reason(h1, h2, z.shape[0], ("features", "heads[labels]"), labels)
+    if reason:
+        return None, reason
+    return _summary(h1, h2, _entropy_joint(z, w, labels, route)), None
+
+
+def _check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
+        raise TypeError(
+            f"batch_size must be an int >= 2 or None (exact), got {type(batch_size).__name__} {batch_size!r}"
+        )
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2 or None (exact), got {batch_size!r}")
+    return int(batch_size)
 
 
 @torch.no_grad()
@@ -376,30 +426,43 @@ def interplay(
     """MIR, HDR, MI and the three entropies between G(features) and G(heads[labels]).
 
     ``batch_size=None`` gives the exact dataset-level values. An int gives the paper's batch approximation:
-    the plain mean of each quantity over consecutive batches of that size (a trailing batch of fewer than
-    two rows is dropped, since one sample has zero entropy). Ratios are averaged per batch, as the paper
-    reports them, so the batch-mean MIR is not MI-mean / H-mean.
+    the plain mean of each quantity over consecutive batches of that size. Ratios are averaged per batch, as
+    the paper reports them, so the batch-mean MIR is not MI-mean / H-mean.
+
+    A ratio with a zero denominator (one sample, a single class in use, all feature rows parallel) is
+    undefined, and a NaN in a results table reads like a measurement: the exact value raises a ValueError
+    that says why. The batch mean leaves such batches out of every mean (a trailing single row among them),
+    reports how many under ``skipped_batches``, and raises when no batch is left.
 
     ``route`` forces how the joint entropy is computed (``"kron"`` or ``"gram"``, see ``joint_route``); the
     default picks the faster one. Both are exact; forcing one is for tests and benchmarks.
     """
     if route not in (None, *ROUTES):
         raise ValueError(f"unknown route {route!r}; choose one of {ROUTES} or None (automatic)")
+    if batch_size is not None:
+        batch_size = _check_batch_size(batch_size)
     z, w, labels = _check_inputs(features, heads, labels)
     if batch_size is None:
-        return _exact(z, w, labels, route)
-    if int(batch_size) != batch_size or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2 or None (exact), got {batch_size!r}")
+        out, reason = _measure(z, w, labels, route)
+        if out is None:
+            raise ValueError(reason)
+        return out
     n = z.shape[0]
-    rows = []
+    rows, skipped, first_reason = [], 0, None
     for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        if stop - start < 2:
-            continue
-        rows.append(_exact(z[start:stop], w, labels[start:stop]))
+        out, reason = _measure(z[start : start + batch_size], w, labels[start : start + batch_size])
+        if out is None:
+            skipped += 1
+            first_reason = first_reason or f"batch {start // batch_size}: {reason}"
+        else:
+            rows.append(out)
     if not rows:
-        raise ValueError(f"need at least 2 rows for a batch estimate, got n={n}")
-    return {key: float(sum(r[key] for r in rows) / len(rows)) for key in rows[0]}
+        raise ValueError(
+            f"every one of the {skipped} batch(es) of {batch_size} rows has an undefined ratio ({first_reason}); "
+            "shuffle the samples so that each batch mixes classes, or use batch_size=None"
+        )
+    mean = {key: float(sum(r[key] for r in rows) / len(rows)) for key in rows[0]}
+    return {**mean, "skipped_batches": skipped}
 
 
 def _entropy_hadamard_rows(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -419,6 +482,7 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
 
     Used to compare two models' representations of the same inputs (e.g. a pruned model and the original).
     ``h_features`` is H(G(features_a)) and ``h_heads`` is H(G(features_b)), keeping ``interplay``'s keys.
+    Undefined ratios (one sample, all rows of one side parallel) raise a ValueError, as in ``interplay``.
     """
     features_a, features_b = _tensor(features_a, "features_a"), _tensor(features_b, "features_b")
     if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[0] != features_b.shape[0]:
@@ -427,4 +491,8 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
             f"{tuple(features_b.shape)}"
         )
     a, b = _normalize_rows(features_a, "features_a"), _normalize_rows(features_b, "features_b")
-    return _summary(_entropy_rows(a), _entropy_rows(b), _entropy_hadamard_rows(a, b))
+    h1, h2 = _entropy_rows(a), _entropy_rows(b)
+    reason = _undefined_reason(h1, h2, a.shape[0], ("features_a", "features_b"))
+    if reason:
+        raise ValueError(reason)
+    return _summary(h1, h2, _entropy_hadamard_rows(a, b))

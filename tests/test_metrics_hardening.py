@@ -2,11 +2,14 @@
 the right number or a one-line error that says what is wrong.
 
 Before the fix: numpy inputs died with AttributeError; rows scaled by 1e154+ gave NaN MIR and HDR 1.0, rows of
-norm 1e-170 were "zero rows"; non-PSD or non-symmetric unit-diagonal matrices got an entropy.
+norm 1e-170 were "zero rows"; non-PSD or non-symmetric unit-diagonal matrices got an entropy; one head, one
+sample or identical features gave a silent NaN MIR beside HDR 1.0; one single-class batch made the batch mean
+NaN; ``batch_size=16.0`` passed the check and failed in ``range``.
 """
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -149,6 +152,94 @@ def test_entropies_in_a_loss_keep_finite_gradients():
     assert torch.isfinite(z.grad).all() and torch.isfinite(w.grad).all() and z.grad.abs().sum() > 0
     assert M.feature_entropy(z).item() == pytest.approx(M.matrix_entropy(M.gram(z)).item(), abs=1e-12)
     assert info_term("mi", 1e200 * z.detach(), w, y).isfinite()
+
+
+# --------------------------------------------------------------------------------------- undefined ratios
+
+
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        (
+            "one head",
+            r"H\(G\(heads\[labels\]\)\) = 0 because all 40 labels are class 0, .* at least two classes",
+        ),
+        ("one sample", "undefined for a single sample"),
+        ("identical features", r"H\(G\(features\)\) = 0 because all 40 rows of features point in one"),
+        ("parallel heads", r"the 2 heads in use point in one direction"),
+    ],
+)
+def test_undefined_ratio_is_an_error_that_says_why(case, match):
+    z, w, y = data()
+    if case == "one head":
+        w, y = w[:1], torch.zeros_like(y)
+    elif case == "one sample":
+        z, y = z[:1], y[:1]
+    elif case == "identical features":
+        z = torch.ones_like(z)
+    else:
+        w, y = torch.stack([w[0], 2 * w[0]]), y % 2
+    with pytest.raises(ValueError, match=match):
+        M.interplay(z, w, y)
+
+
+def test_paired_interplay_refuses_undefined_ratios_too():
+    z = data()[0]
+    with pytest.raises(ValueError, match=r"H\(G\(features_b\)\) = 0"):
+        M.paired_interplay(z, torch.ones_like(z))
+    with pytest.raises(ValueError, match="single sample"):
+        M.paired_interplay(z[:1], z[:1])
+
+
+# ------------------------------------------------------------------------------------------- batch mean
+
+
+def test_batch_mean_of_class_sorted_labels_skips_single_class_batches_and_counts_them():
+    z, w, _ = data(500, 8, 5, seed=1)
+    y = torch.arange(500) // 100  # sorted by class: batches 0-63, 128-191, ... hold one class
+    got = M.interplay(z, w, y, batch_size=64)
+    kept, skipped = [], 0
+    for start in range(0, 500, 64):
+        if y[start : start + 64].unique().numel() == 1:
+            skipped += 1
+        else:
+            kept.append(M.interplay(z[start : start + 64], w, y[start : start + 64]))
+    assert skipped == got["skipped_batches"] and 0 < skipped < 8
+    for key in kept[0]:
+        assert math.isfinite(got[key])
+        assert got[key] == pytest.approx(np.mean([k[key] for k in kept]), abs=1e-12)
+
+
+def test_batch_mean_with_no_defined_batch_is_an_error():
+    z, w, _ = data(128, 6, 4)
+    with pytest.raises(
+        ValueError, match=r"every one of the 2 batch\(es\) of 64 rows .*batch 0: MIR is undefined"
+    ):
+        M.interplay(z, w, torch.zeros(128, dtype=torch.long), batch_size=64)
+
+
+def test_exact_value_has_no_batch_count():
+    assert "skipped_batches" not in M.interplay(*data())
+
+
+@pytest.mark.parametrize(
+    "bad,error",
+    [
+        (16.0, TypeError),
+        (True, TypeError),
+        ("16", TypeError),
+        (1, ValueError),
+        (0, ValueError),
+        (-4, ValueError),
+    ],
+)
+def test_batch_size_must_be_an_int_of_at_least_two(bad, error):
+    with pytest.raises(error, match="batch_size must be an int >= 2"):
+        M.interplay(*data(), batch_size=bad)
+
+
+def test_numpy_integer_batch_size_is_an_int():
+    assert M.interplay(*data(), batch_size=np.int64(16)) == M.interplay(*data(), batch_size=16)
 
 
 # ----------------------------------------------------------------------------------------------- property
