@@ -1,13 +1,17 @@
 """Matrix entropy, matrix mutual information, MIR and HDR (Sec 3.2 of the paper).
 
-Features are rows: ``z`` has shape (n, d). Everything is computed in float64 with natural logs.
+Features are rows: ``z`` has shape (n, d). Everything is computed in float64 with natural logs. Every public
+function takes torch tensors or numpy arrays (converted with ``torch.as_tensor``).
 
 Two layers live here:
 
 * differentiable building blocks on Gram matrices (``gram``, ``matrix_entropy``, ``mutual_information``,
-  ``mir``, ``hdr``) that return 0-dim float64 tensors and can be used inside a loss;
+  ``mir``, ``hdr``) that return 0-dim float64 tensors and can be used inside a loss; a zero denominator gives
+  NaN there, and a matrix that is not symmetric PSD is refused;
 * ``interplay``, the measurement the study reports: the paper's quantities between G(features) and
-  G(heads[labels]), exact at dataset level or as the paper's batch mean.
+  G(heads[labels]), exact at dataset level or as the paper's batch mean. A ratio that is undefined (one
+  sample, one head in use, all features parallel) is an error here, never a NaN read as a result; the batch
+  mean skips such batches and counts them.
 
 The exact route never forms an n x n matrix when a smaller one has the same non-zero spectrum:
 the non-zero eigenvalues of Z Z^T equal those of Z^T Z, and the Hadamard product G(Z) * G(W_y) is the Gram of
@@ -18,7 +22,9 @@ span (dimension r <= min(C, d)); its d r x d r Gram sum_k kron(S_k, c_k c_k^T) c
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "mutual_information",
     "mir",
     "hdr",
+    "feature_entropy",
     "interplay",
     "paired_interplay",
     "joint_route",
@@ -37,13 +44,25 @@ __all__ = [
 _DIAG_TOL = 1e-6
 _ZERO_ENTROPY = 1e-12
 _EIG_FLOOR = 1e-15
+_GRAM_TOL = 1e-8  # symmetry and PSD tolerance of a unit-diagonal float64 matrix (per entry, per sample)
+
+
+def _tensor(x, name: str) -> torch.Tensor:
+    """Tensors pass through and numpy arrays are converted (no copy), so both kinds of caller get numbers;
+    anything else is refused here, before an attribute error deep inside could hide what went wrong."""
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return torch.as_tensor(x)
+    raise TypeError(
+        f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}; wrap it with torch.as_tensor"
+    )
 
 
 def _as_float64(x: torch.Tensor, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(x).__name__}; wrap it with torch.as_tensor"
-        )
+    x = _tensor(x, name)
+    if x.is_complex():
+        raise TypeError(f"{name} is complex ({x.dtype}); the metrics are defined for real features")
     x = x.to(torch.float64)
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).nonzero()[:5].tolist()
@@ -54,26 +73,37 @@ def _as_float64(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _normalize_rows(z: torch.Tensor, name: str = "features") -> torch.Tensor:
-    """Unit-norm rows; a zero row has no direction, so it is an error rather than a silent NaN."""
+    """Unit-norm rows; a zero row has no direction, so it is an error rather than a silent NaN.
+
+    Each row is first multiplied by the power of two that brings its largest entry into [0.5, 1), which is
+    exact in floating point: the norm can then neither overflow (rows of 1e200) nor underflow (rows of 1e-170),
+    and rows of ordinary size give bit for bit the same unit rows as z / |z|.
+    """
+    z = _tensor(z, name)
     if z.dim() != 2:
         raise ValueError(f"{name} must be 2-D (n, d) with samples as rows, got shape {tuple(z.shape)}")
     if z.shape[0] == 0 or z.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(z.shape)}); need at least one row and one column")
     z = _as_float64(z, name)
-    norms = z.norm(dim=1, keepdim=True)
-    zero = (norms.squeeze(1) == 0).nonzero().squeeze(1)
+    peak = z.detach().abs().amax(dim=1, keepdim=True)
+    zero = (peak.squeeze(1) == 0).nonzero().squeeze(1)
     if zero.numel():
         raise ValueError(
             f"{name} has {zero.numel()} zero row(s) (first: {zero[:10].tolist()}); a zero vector has no cosine "
             "similarity; drop those rows or add a tiny offset"
         )
-    return z / norms
+    shift = -torch.frexp(peak)[1]  # peak * 2**shift lies in [0.5, 1)
+    half = shift // 2  # two factors, since 2**shift alone overflows for subnormal rows
+    one = torch.ones_like(peak)
+    z = z * torch.ldexp(one, half) * torch.ldexp(one, shift - half)
+    return z / z.norm(dim=1, keepdim=True)
 
 
 def nudge_zero_rows(z: torch.Tensor) -> torch.Tensor:
     """``z`` with every all-zero row (a dead ReLU feature) moved by 1e-12 along (1, ..., 1), so it has a
     direction; other rows are unchanged. For training losses and early checkpoints, where a crash would cost
     more than the tiny bias; the measuring functions themselves refuse zero rows."""
+    z = _tensor(z, "z")
     return z + (z.abs().sum(1, keepdim=True) == 0) * 1e-12
 
 
@@ -83,11 +113,16 @@ def gram(z: torch.Tensor) -> torch.Tensor:
     return zn @ zn.T
 
 
-def _check_gram(k: torch.Tensor, name: str = "gram") -> torch.Tensor:
+def _check_gram(k: torch.Tensor, name: str = "gram") -> tuple[torch.Tensor, float]:
+    """``k`` in float64 after checking it is square, finite, unit-diagonal and symmetric, with the round-off
+    tolerance of the precision it was built in; the PSD half of the check needs the eigenvalues, so
+    ``_checked_eigvalsh`` does it."""
+    k = _tensor(k, name)
     if k.dim() != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {tuple(k.shape)}; build it with gram(z)")
     if k.shape[0] == 0:
         raise ValueError(f"{name} is empty; need at least one sample")
+    tol = _gram_tol(k.dtype)
     k = _as_float64(k, name)
     dev = (k.diagonal() - 1).abs().max().item()
     if dev > _DIAG_TOL:
@@ -95,7 +130,34 @@ def _check_gram(k: torch.Tensor, name: str = "gram") -> torch.Tensor:
             f"{name} is not unit-diagonal (largest |K_ii - 1| = {dev:.3g}); matrix entropy is defined for "
             "normalized Grams: use gram(z), which normalizes the rows"
         )
-    return k
+    gap = (k - k.T).detach().abs()
+    if gap.max().item() > tol:
+        i, j = divmod(int(gap.argmax()), k.shape[0])
+        raise ValueError(
+            f"{name} is not symmetric (|K[{i},{j}] - K[{j},{i}]| = {gap[i, j].item():.3g} > {tol:.3g}); matrix "
+            "entropy is defined for Gram matrices, which are symmetric: build it with gram(z)"
+        )
+    return k, tol
+
+
+def _gram_tol(dtype: torch.dtype) -> float:
+    """Round-off allowance per entry for a matrix built in ``dtype``: 1e-8 for float64, more for float32."""
+    eps = torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
+    return max(_GRAM_TOL, 10 * eps)
+
+
+def _checked_eigvalsh(k: torch.Tensor, tol: float, name: str) -> torch.Tensor:
+    """Eigenvalues of the symmetric ``k``; an eigenvalue below -tol * n means ``k`` is no Gram matrix (its
+    entropy would come out wrong, even negative), while smaller negatives are round-off the entropy clamps."""
+    eigs = torch.linalg.eigvalsh(0.5 * (k + k.T))  # symmetric up to ``tol``: average away round-off only
+    n = k.shape[0]
+    low = eigs.detach().min().item()
+    if low < -tol * n:
+        raise ValueError(
+            f"{name} is not positive semi-definite (smallest eigenvalue {low:.3g} < -{tol:g} * n = "
+            f"{-tol * n:.3g}); matrix entropy is defined for Gram matrices of vectors: build it with gram(z)"
+        )
+    return eigs
 
 
 def _entropy_of_spectrum(eigs: torch.Tensor, n: int) -> torch.Tensor:
@@ -110,24 +172,39 @@ def _entropy_of_spectrum(eigs: torch.Tensor, n: int) -> torch.Tensor:
     return -(torch.where(positive, lam * torch.log(safe), torch.zeros_like(lam))).sum()
 
 
+def _matrix_entropy(k: torch.Tensor, name: str) -> torch.Tensor:
+    k, tol = _check_gram(k, name)
+    return _entropy_of_spectrum(_checked_eigvalsh(k, tol, name), k.shape[0])
+
+
 def matrix_entropy(k: torch.Tensor) -> torch.Tensor:
-    """Von Neumann entropy H(K) = -tr(K/n log K/n) of a unit-diagonal PSD matrix (Definition 3.1)."""
-    k = _check_gram(k)
-    eigs = torch.linalg.eigvalsh(0.5 * (k + k.T))
-    return _entropy_of_spectrum(eigs, k.shape[0])
+    """Von Neumann entropy H(K) = -tr(K/n log K/n) of a unit-diagonal PSD matrix (Definition 3.1).
+
+    A matrix that is not symmetric or not PSD beyond round-off (1e-8 per entry, -1e-8 * n for the smallest
+    eigenvalue, in float64) is a ValueError: symmetrising or clamping it would return a number that is the
+    entropy of some other matrix."""
+    return _matrix_entropy(k, "gram")
 
 
-def _check_pair(k1: torch.Tensor, k2: torch.Tensor) -> None:
+def _check_pair(k1: torch.Tensor, k2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    k1, k2 = _tensor(k1, "k1"), _tensor(k2, "k2")
     if k1.shape != k2.shape:
         raise ValueError(
             f"the two Grams must have the same shape, got {tuple(k1.shape)} and {tuple(k2.shape)}"
         )
+    return k1, k2
+
+
+def _entropies(k1: torch.Tensor, k2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """H(K1), H(K2) and H(K1 * K2); the Hadamard product of two Grams is a Gram (Schur product theorem)."""
+    k1, k2 = _check_pair(k1, k2)
+    return _matrix_entropy(k1, "k1"), _matrix_entropy(k2, "k2"), _matrix_entropy(k1 * k2, "k1 * k2")
 
 
 def mutual_information(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     """Matrix mutual information H(K1) + H(K2) - H(K1 * K2) (Definition 3.2)."""
-    _check_pair(k1, k2)
-    return matrix_entropy(k1) + matrix_entropy(k2) - matrix_entropy(k1 * k2)
+    h1, h2, hj = _entropies(k1, k2)
+    return h1 + h2 - hj
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -146,21 +223,24 @@ def _hdr_from(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
 
 def mir(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     """Matrix mutual-information ratio MI / min(H1, H2) (Definition 3.3); NaN if an entropy is 0."""
-    _check_pair(k1, k2)
-    return _mir_from(matrix_entropy(k1), matrix_entropy(k2), matrix_entropy(k1 * k2))
+    return _mir_from(*_entropies(k1, k2))
 
 
 def hdr(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     """Matrix entropy-difference ratio |H1 - H2| / max(H1, H2) (Definition 3.4); NaN if both are 0."""
-    _check_pair(k1, k2)
-    return _hdr_from(matrix_entropy(k1), matrix_entropy(k2))
+    k1, k2 = _check_pair(k1, k2)
+    return _hdr_from(_matrix_entropy(k1, "k1"), _matrix_entropy(k2, "k2"))
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Dataset-level measurement
 
 
-def _check_inputs(features: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor):
+def _check_inputs(
+    features: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Unit-row float64 features and heads and long labels, after checking shapes, values and label range."""
+    features, heads = _tensor(features, "features"), _tensor(heads, "heads")
     if features.dim() != 2:
         raise ValueError(f"features must be 2-D (n, d), got shape {tuple(features.shape)}")
     if heads.dim() != 2:
@@ -194,6 +274,12 @@ def _entropy_rows(zn: torch.Tensor) -> torch.Tensor:
     n, d = zn.shape
     small = zn.T @ zn if d < n else zn @ zn.T
     return _entropy_of_spectrum(torch.linalg.eigvalsh(small), n)
+
+
+def feature_entropy(features: torch.Tensor) -> torch.Tensor:
+    """H(G(features)) as a 0-dim float64 tensor, from the d x d matrix Z^T Z when d < n (never n x n then);
+    the same number as ``interplay``'s ``h_features``, without heads or labels. Differentiable."""
+    return _entropy_rows(_normalize_rows(features, "features"))
 
 
 def _entropy_heads(w: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -276,10 +362,57 @@ def _summary(h1: torch.Tensor, h2: torch.Tensor, hj: torch.Tensor) -> dict[str, 
     }
 
 
-def _exact(
+def _undefined_reason(
+    h1: torch.Tensor, h2: torch.Tensor, n: int, names: tuple[str, str], labels: torch.Tensor | None = None
+) -> str | None:
+    """Why MIR = MI / min(H1, H2) has no value here (an entropy is 0), or None when it is defined.
+
+    HDR is then 1 or 0 / 0: a number with nothing behind it, so both ratios are refused together."""
+    if n == 1:
+        return "MIR and HDR are undefined for a single sample: every entropy of a 1 x 1 Gram is 0; measure at least two samples"
+    reasons = []
+    for h, name in zip((h1, h2), names, strict=True):
+        if h.item() > _ZERO_ENTROPY:
+            continue
+        if name == "heads[labels]" and labels is not None:
+            used = labels.unique()
+            why = (
+                f"all {n} labels are class {used.item()}, so every sample shares one head; measure with at least "
+                "two classes"
+                if used.numel() == 1
+                else f"the {used.numel()} heads in use point in one direction; measure with heads that differ"
+            )
+        else:
+            why = (
+                f"all {n} rows of {name} point in one direction (G is all ones, e.g. identical or collapsed rows), "
+                "so they carry no information to compare"
+            )
+        reasons.append(f"H(G({name})) = 0 because {why}")
+    if not reasons:
+        return None
+    return "MIR is undefined: " + "; and ".join(reasons)
+
+
+def _measure(
     z: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, route: str | None = None
-) -> dict[str, float]:
-    return _summary(_entropy_rows(z), _entropy_heads(w, labels), _entropy_joint(z, w, labels, route))
+) -> tuple[dict[str, float] | None, str | None]:
+    """The summary of one set of rows, or None and the reason when its ratios are undefined (the marginal
+    entropies are cheap, so the joint one is only computed when it is needed)."""
+    h1, h2 = _entropy_rows(z), _entropy_heads(w, labels)
+    reason = _undefined_reason(h1, h2, z.shape[0], ("features", "heads[labels]"), labels)
+    if reason:
+        return None, reason
+    return _summary(h1, h2, _entropy_joint(z, w, labels, route)), None
+
+
+def _check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
+        raise TypeError(
+            f"batch_size must be an int >= 2 or None (exact), got {type(batch_size).__name__} {batch_size!r}"
+        )
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2 or None (exact), got {batch_size!r}")
+    return int(batch_size)
 
 
 @torch.no_grad()
@@ -293,30 +426,43 @@ def interplay(
     """MIR, HDR, MI and the three entropies between G(features) and G(heads[labels]).
 
     ``batch_size=None`` gives the exact dataset-level values. An int gives the paper's batch approximation:
-    the plain mean of each quantity over consecutive batches of that size (a trailing batch of fewer than
-    two rows is dropped, since one sample has zero entropy). Ratios are averaged per batch, as the paper
-    reports them, so the batch-mean MIR is not MI-mean / H-mean.
+    the plain mean of each quantity over consecutive batches of that size. Ratios are averaged per batch, as
+    the paper reports them, so the batch-mean MIR is not MI-mean / H-mean.
+
+    A ratio with a zero denominator (one sample, a single class in use, all feature rows parallel) is
+    undefined, and a NaN in a results table reads like a measurement: the exact value raises a ValueError
+    that says why. The batch mean leaves such batches out of every mean (a trailing single row among them),
+    reports how many under ``skipped_batches``, and raises when no batch is left.
 
     ``route`` forces how the joint entropy is computed (``"kron"`` or ``"gram"``, see ``joint_route``); the
     default picks the faster one. Both are exact; forcing one is for tests and benchmarks.
     """
     if route not in (None, *ROUTES):
         raise ValueError(f"unknown route {route!r}; choose one of {ROUTES} or None (automatic)")
+    if batch_size is not None:
+        batch_size = _check_batch_size(batch_size)
     z, w, labels = _check_inputs(features, heads, labels)
     if batch_size is None:
-        return _exact(z, w, labels, route)
-    if int(batch_size) != batch_size or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2 or None (exact), got {batch_size!r}")
+        out, reason = _measure(z, w, labels, route)
+        if out is None:
+            raise ValueError(reason)
+        return out
     n = z.shape[0]
-    rows = []
+    rows, skipped, first_reason = [], 0, None
     for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        if stop - start < 2:
-            continue
-        rows.append(_exact(z[start:stop], w, labels[start:stop]))
+        out, reason = _measure(z[start : start + batch_size], w, labels[start : start + batch_size])
+        if out is None:
+            skipped += 1
+            first_reason = first_reason or f"batch {start // batch_size}: {reason}"
+        else:
+            rows.append(out)
     if not rows:
-        raise ValueError(f"need at least 2 rows for a batch estimate, got n={n}")
-    return {key: float(sum(r[key] for r in rows) / len(rows)) for key in rows[0]}
+        raise ValueError(
+            f"every one of the {skipped} batch(es) of {batch_size} rows has an undefined ratio ({first_reason}); "
+            "shuffle the samples so that each batch mixes classes, or use batch_size=None"
+        )
+    mean = {key: float(sum(r[key] for r in rows) / len(rows)) for key in rows[0]}
+    return {**mean, "skipped_batches": skipped}
 
 
 def _entropy_hadamard_rows(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -336,11 +482,17 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
 
     Used to compare two models' representations of the same inputs (e.g. a pruned model and the original).
     ``h_features`` is H(G(features_a)) and ``h_heads`` is H(G(features_b)), keeping ``interplay``'s keys.
+    Undefined ratios (one sample, all rows of one side parallel) raise a ValueError, as in ``interplay``.
     """
+    features_a, features_b = _tensor(features_a, "features_a"), _tensor(features_b, "features_b")
     if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[0] != features_b.shape[0]:
         raise ValueError(
             f"paired features must be 2-D with the same number of rows, got {tuple(features_a.shape)} and "
             f"{tuple(features_b.shape)}"
         )
     a, b = _normalize_rows(features_a, "features_a"), _normalize_rows(features_b, "features_b")
-    return _summary(_entropy_rows(a), _entropy_rows(b), _entropy_hadamard_rows(a, b))
+    h1, h2 = _entropy_rows(a), _entropy_rows(b)
+    reason = _undefined_reason(h1, h2, a.shape[0], ("features_a", "features_b"))
+    if reason:
+        raise ValueError(reason)
+    return _summary(h1, h2, _entropy_hadamard_rows(a, b))

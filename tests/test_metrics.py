@@ -8,7 +8,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperlib.metrics import gram, hdr, interplay, joint_route, matrix_entropy, mir, mutual_information
+from paperlib.metrics import (
+    feature_entropy,
+    gram,
+    hdr,
+    interplay,
+    joint_route,
+    matrix_entropy,
+    mir,
+    mutual_information,
+)
 
 
 def ref_gram(z):
@@ -84,6 +93,12 @@ def test_both_joint_routes_give_the_same_values_whichever_is_chosen(n, d, c):
         interplay(z, w, y, route="fast")
 
 
+def test_feature_entropy_is_interplays_h_features_without_heads():
+    z, w, y = data(300, 8, 4, seed=2)
+    assert feature_entropy(z).item() == interplay(z, w, y)["h_features"]
+    assert feature_entropy(z[:6]).item() == pytest.approx(ref_entropy(ref_gram(z[:6].numpy())), abs=1e-12)
+
+
 def test_route_rule_picks_the_smaller_matrix():
     assert joint_route(10_000, 128, 10) == "kron"  # 1,280 < 10,000
     assert joint_route(10_000, 128, 100) == "gram"  # 12,800 > 10,000
@@ -102,11 +117,13 @@ def test_batch_mean_is_mean_over_consecutive_batches():
     z, w, y = data(203, 10, 4)
     got = interplay(z, w, y, batch_size=50)
     parts = [ref_all(z[i : i + 50].numpy(), w.numpy(), y[i : i + 50].numpy()) for i in range(0, 200, 50)]
-    for key in got:  # the trailing batch of 3 rows counts, a trailing single row would not
+    for key in set(got) - {"skipped_batches"}:  # the trailing batch of 3 rows counts, a single row would not
         parts_all = parts + [ref_all(z[200:].numpy(), w.numpy(), y[200:].numpy())]
         assert got[key] == pytest.approx(np.mean([p[key] for p in parts_all]), abs=1e-9)
+    assert got["skipped_batches"] == 0
     single = interplay(z[:201], w, y[:201], batch_size=50)
     assert single["mir"] == pytest.approx(np.mean([p["mir"] for p in parts]), abs=1e-9)
+    assert single["skipped_batches"] == 1  # the trailing single row has no ratio
 
 
 features = st.integers(0, 10_000).flatmap(
@@ -126,6 +143,15 @@ def test_ranges_and_symmetry(params):
     assert mir(k1, k2).item() == pytest.approx(mir(k2, k1).item(), abs=1e-10, nan_ok=True)
 
 
+def interplay_or_undefined(*args, **kwargs):
+    """``interplay``'s dict, or "undefined" where it refuses an undefined ratio (one class, parallel rows)."""
+    try:
+        return interplay(*args, **kwargs)
+    except ValueError as err:
+        assert "undefined" in str(err)
+        return "undefined"
+
+
 @settings(max_examples=40, deadline=None)
 @given(features)
 def test_invariant_to_row_scaling_and_rotation(params):
@@ -134,10 +160,13 @@ def test_invariant_to_row_scaling_and_rotation(params):
     g = torch.Generator().manual_seed(seed + 1)
     q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
     scale = torch.rand(n, 1, generator=g, dtype=torch.float64) * 10 + 0.1
-    base = interplay(z, w, y)
-    moved = interplay(scale * z.double() @ q, w.double() @ q, y)
+    base = interplay_or_undefined(z, w, y)
+    moved = interplay_or_undefined(scale * z.double() @ q, w.double() @ q, y)
+    if base == "undefined":
+        assert moved == "undefined"
+        return
     for key in base:
-        assert moved[key] == pytest.approx(base[key], abs=1e-8, nan_ok=True)
+        assert moved[key] == pytest.approx(base[key], abs=1e-8)
 
 
 def _loss_fn(w, y):
@@ -172,14 +201,14 @@ def test_gradient_finite_with_identical_rows():
     assert torch.isfinite(z.grad).all()
 
 
-def test_zero_denominator_gives_nan():
+def test_zero_denominator_gives_nan_on_grams_and_an_error_in_interplay():
     k = torch.ones(5, 5, dtype=torch.float64)  # rank one: H = 0
     other = gram(torch.randn(5, 3))
     assert math.isnan(mir(k, other).item())
     assert math.isnan(hdr(k, k).item())
     assert hdr(k, other).item() == pytest.approx(1.0)
-    same_class = interplay(torch.randn(10, 4), torch.randn(3, 4), torch.zeros(10, dtype=torch.long))
-    assert math.isnan(same_class["mir"]) and same_class["h_heads"] == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"H\(G\(heads\[labels\]\)\) = 0 because all 10 labels are class 0"):
+        interplay(torch.randn(10, 4), torch.randn(3, 4), torch.zeros(10, dtype=torch.long))
 
 
 @pytest.mark.parametrize(

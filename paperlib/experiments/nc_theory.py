@@ -25,7 +25,7 @@ from ..configs import (
     tuple_of,
     validate,
 )
-from ..metrics import gram, hdr, interplay, mir
+from ..metrics import feature_entropy, gram, hdr, interplay, mir
 from ..progress import progress
 from ..rng import generator
 from ..theory import collapsed_features, lemma45_bound, nc_mir_bound, regression_error, simplex_etf
@@ -198,7 +198,7 @@ def entropy_vs_rank(
                 if spectrum == "decaying":
                     a = a * torch.logspace(0, -1, r, dtype=torch.float64)
                 z = a @ torch.linalg.qr(torch.randn(d, r, generator=g, dtype=torch.float64))[0].T
-                h = interplay(z, z[:1], torch.zeros(n, dtype=torch.long))["h_features"]
+                h = feature_entropy(z).item()
                 rows.append(dict(rank=r, spectrum=spectrum, exp_entropy=float(np.exp(h))))
     return pd.DataFrame(rows)
 

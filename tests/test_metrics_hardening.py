@@ -1,0 +1,260 @@
+"""paperlib.metrics never answers wrongly in silence: each probe of the "Hardening" issue (item 4) either gives
+the right number or a one-line error that says what is wrong.
+
+Before the fix: numpy inputs died with AttributeError; rows scaled by 1e154+ gave NaN MIR and HDR 1.0, rows of
+norm 1e-170 were "zero rows"; non-PSD or non-symmetric unit-diagonal matrices got an entropy; one head, one
+sample or identical features gave a silent NaN MIR beside HDR 1.0; one single-class batch made the batch mean
+NaN; ``batch_size=16.0`` passed the check and failed in ``range``.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paperlib import metrics as M
+from paperlib.train.info_loss import info_term
+
+
+def data(n=40, d=6, c=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, d, generator=g, dtype=torch.float64)
+    w = torch.randn(c, d, generator=g, dtype=torch.float64)
+    return z, w, torch.arange(n) % c
+
+
+RATIOS = ("mir", "hdr")
+
+# ------------------------------------------------------------------------------------------------ numpy
+
+
+def test_every_public_function_accepts_numpy_and_gives_the_torch_numbers():
+    z, w, y = data()
+    k1, k2 = M.gram(z), M.gram(w[y])
+    zn, wn, yn, k1n, k2n = z.numpy(), w.numpy(), y.numpy(), k1.numpy(), k2.numpy()
+    assert torch.equal(M.gram(zn), k1)
+    assert torch.equal(M.nudge_zero_rows(zn), z)
+    for f in (M.mutual_information, M.mir, M.hdr):
+        assert f(k1n, k2n).item() == f(k1, k2).item()
+    assert M.matrix_entropy(k1n).item() == M.matrix_entropy(k1).item()
+    assert M.feature_entropy(zn).item() == M.feature_entropy(z).item()
+    assert M.interplay(zn, wn, yn) == M.interplay(z, w, y)
+    assert M.interplay(zn, wn, yn, batch_size=16) == M.interplay(z, w, y, batch_size=16)
+    assert M.paired_interplay(zn, zn[:, ::-1].copy()) == M.paired_interplay(z, z.flip(1))
+    got, want = M.batch_entropies(zn, wn, yn), M.batch_entropies(z, w, y)
+    assert [h.item() for h in got] == [h.item() for h in want]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: M.gram([[1.0, 2.0], [3.0, 4.0]]),
+        lambda: M.matrix_entropy([[1.0, 0.0], [0.0, 1.0]]),
+        lambda: M.mir(torch.eye(2), [[1.0, 0.0], [0.0, 1.0]]),
+        lambda: M.interplay([[1.0, 0.0], [0.0, 1.0]], torch.eye(2), torch.tensor([0, 1])),
+        lambda: M.paired_interplay(torch.eye(2), "features"),
+    ],
+)
+def test_other_inputs_are_a_type_error_that_says_what_to_pass(call):
+    with pytest.raises(TypeError, match="must be a torch.Tensor or a numpy array"):
+        call()
+
+
+def test_complex_input_is_refused():
+    with pytest.raises(TypeError, match="complex"):
+        M.gram(torch.ones(2, 2, dtype=torch.complex128))
+
+
+# ---------------------------------------------------------------------------------------------- scaling
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-170, 1e-154, 1e154, 1e200, 1e300])
+def test_ratios_do_not_change_when_rows_are_scaled_to_the_edge_of_float64(factor):
+    z, w, y = data()
+    base, scaled = M.interplay(z, w, y), M.interplay(factor * z, w, y)
+    for key in base:
+        assert scaled[key] == pytest.approx(base[key], rel=1e-12, abs=1e-12), key
+    assert M.interplay(z, factor * w, y) == pytest.approx(base, rel=1e-12, abs=1e-12)
+    paired, paired_scaled = M.paired_interplay(z, z.flip(1)), M.paired_interplay(factor * z, z.flip(1))
+    assert paired_scaled == pytest.approx(paired, rel=1e-12, abs=1e-12)
+
+
+def test_gram_of_huge_and_tiny_rows_is_the_cosine_gram():
+    k = M.gram(torch.tensor([[1e200, 1e200], [3e-170, 0.0], [1.0, 0.0], [5e-324, 0.0]], dtype=torch.float64))
+    assert torch.allclose(k.diagonal(), torch.ones(4, dtype=torch.float64), atol=1e-15)
+    assert k[0, 1].item() == pytest.approx(math.sqrt(0.5), abs=1e-15) and k[1, 3].item() == 1.0
+
+
+def test_rows_of_ordinary_size_give_bit_identical_unit_rows():
+    """The rescaling is by powers of two, which is exact: nothing changes for rows that never overflowed."""
+    z = data()[0] * 3.7
+    assert torch.equal(M.gram(z), (z / z.norm(dim=1, keepdim=True)) @ (z / z.norm(dim=1, keepdim=True)).T)
+
+
+def test_only_exactly_zero_rows_are_zero_rows():
+    z = data()[0]
+    z[[3, 17]] = 0.0
+    with pytest.raises(ValueError, match=r"2 zero row\(s\) \(first: \[3, 17\]\)"):
+        M.interplay(z, *data()[1:])
+    z[[3, 17]] = 1e-300
+    assert math.isfinite(M.interplay(z, *data()[1:])["mir"])
+
+
+# ------------------------------------------------------------------------------------ matrix entropy checks
+
+NOT_PSD = torch.tensor([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]], dtype=torch.float64)  # eig -0.8
+NOT_SYMMETRIC = torch.tensor([[1.0, 0.9], [-0.9, 1.0]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: M.matrix_entropy(NOT_PSD), r"not positive semi-definite \(smallest eigenvalue -0.8"),
+        (lambda: M.matrix_entropy(NOT_SYMMETRIC), r"not symmetric \(\|K\[0,1\] - K\[1,0\]\| = 1.8"),
+        (lambda: M.mir(NOT_PSD, torch.eye(3)), "k1 is not positive semi-definite"),
+        (lambda: M.hdr(torch.eye(2), NOT_SYMMETRIC), "k2 is not symmetric"),
+        (lambda: M.mutual_information(torch.eye(3), NOT_PSD), "k2 is not positive"),
+    ],
+)
+def test_matrix_that_is_no_gram_is_refused_with_the_reason(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_round_off_asymmetry_and_negative_eigenvalues_are_still_accepted():
+    k = M.gram(torch.randn(30, 3, dtype=torch.float64))  # rank 3: 27 eigenvalues that are 0 up to round-off
+    noise = 1e-12 * torch.randn(30, 30, dtype=torch.float64)
+    noise.fill_diagonal_(0)
+    assert M.matrix_entropy(k + noise).item() == pytest.approx(M.matrix_entropy(k).item(), abs=1e-9)
+    tilted = k - 1e-10 * torch.eye(30, dtype=torch.float64)  # diagonal 1 - 1e-10, smallest eigenvalue -1e-10
+    assert M.matrix_entropy(tilted).item() == pytest.approx(M.matrix_entropy(k).item(), abs=1e-8)
+
+
+def test_grams_the_library_builds_pass_the_checks():
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(60, 3, generator=g, dtype=torch.float64)
+    collapsed = torch.randn(4, 16, generator=g, dtype=torch.float64)[torch.arange(60) % 4]
+    for k in (M.gram(z), M.gram(collapsed), M.gram(z) * M.gram(collapsed), M.gram(-z)):
+        assert math.isfinite(M.matrix_entropy(k).item())
+    z32 = torch.randn(60, 16, generator=g)  # a Gram built in float32 by the caller
+    z32 = z32 / z32.norm(dim=1, keepdim=True)
+    assert math.isfinite(M.matrix_entropy(z32 @ z32.T).item())
+
+
+def test_entropies_in_a_loss_keep_finite_gradients():
+    z, w, y = data(24, 5, 3)
+    z, w = z.requires_grad_(), w.requires_grad_()
+    h_f, h_v, h_j = M.batch_entropies(z, w, y)
+    (h_f + h_v - h_j + M.matrix_entropy(M.gram(z)) + M.feature_entropy(z)).backward()
+    assert torch.isfinite(z.grad).all() and torch.isfinite(w.grad).all() and z.grad.abs().sum() > 0
+    assert M.feature_entropy(z).item() == pytest.approx(M.matrix_entropy(M.gram(z)).item(), abs=1e-12)
+    assert info_term("mi", 1e200 * z.detach(), w, y).isfinite()
+
+
+# --------------------------------------------------------------------------------------- undefined ratios
+
+
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        (
+            "one head",
+            r"H\(G\(heads\[labels\]\)\) = 0 because all 40 labels are class 0, .* at least two classes",
+        ),
+        ("one sample", "undefined for a single sample"),
+        ("identical features", r"H\(G\(features\)\) = 0 because all 40 rows of features point in one"),
+        ("parallel heads", r"the 2 heads in use point in one direction"),
+    ],
+)
+def test_undefined_ratio_is_an_error_that_says_why(case, match):
+    z, w, y = data()
+    if case == "one head":
+        w, y = w[:1], torch.zeros_like(y)
+    elif case == "one sample":
+        z, y = z[:1], y[:1]
+    elif case == "identical features":
+        z = torch.ones_like(z)
+    else:
+        w, y = torch.stack([w[0], 2 * w[0]]), y % 2
+    with pytest.raises(ValueError, match=match):
+        M.interplay(z, w, y)
+
+
+def test_paired_interplay_refuses_undefined_ratios_too():
+    z = data()[0]
+    with pytest.raises(ValueError, match=r"H\(G\(features_b\)\) = 0"):
+        M.paired_interplay(z, torch.ones_like(z))
+    with pytest.raises(ValueError, match="single sample"):
+        M.paired_interplay(z[:1], z[:1])
+
+
+# ------------------------------------------------------------------------------------------- batch mean
+
+
+def test_batch_mean_of_class_sorted_labels_skips_single_class_batches_and_counts_them():
+    z, w, _ = data(500, 8, 5, seed=1)
+    y = torch.arange(500) // 100  # sorted by class: batches 0-63, 128-191, ... hold one class
+    got = M.interplay(z, w, y, batch_size=64)
+    kept, skipped = [], 0
+    for start in range(0, 500, 64):
+        if y[start : start + 64].unique().numel() == 1:
+            skipped += 1
+        else:
+            kept.append(M.interplay(z[start : start + 64], w, y[start : start + 64]))
+    assert skipped == got["skipped_batches"] and 0 < skipped < 8
+    for key in kept[0]:
+        assert math.isfinite(got[key])
+        assert got[key] == pytest.approx(np.mean([k[key] for k in kept]), abs=1e-12)
+
+
+def test_batch_mean_with_no_defined_batch_is_an_error():
+    z, w, _ = data(128, 6, 4)
+    with pytest.raises(
+        ValueError, match=r"every one of the 2 batch\(es\) of 64 rows .*batch 0: MIR is undefined"
+    ):
+        M.interplay(z, w, torch.zeros(128, dtype=torch.long), batch_size=64)
+
+
+def test_exact_value_has_no_batch_count():
+    assert "skipped_batches" not in M.interplay(*data())
+
+
+@pytest.mark.parametrize(
+    "bad,error",
+    [
+        (16.0, TypeError),
+        (True, TypeError),
+        ("16", TypeError),
+        (1, ValueError),
+        (0, ValueError),
+        (-4, ValueError),
+    ],
+)
+def test_batch_size_must_be_an_int_of_at_least_two(bad, error):
+    with pytest.raises(error, match="batch_size must be an int >= 2"):
+        M.interplay(*data(), batch_size=bad)
+
+
+def test_numpy_integer_batch_size_is_an_int():
+    assert M.interplay(*data(), batch_size=np.int64(16)) == M.interplay(*data(), batch_size=16)
+
+
+# ----------------------------------------------------------------------------------------------- property
+
+scales = st.lists(st.tuples(st.floats(-300, 300), st.booleans()), min_size=24, max_size=24)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), scales)
+def test_ratios_invariant_to_row_scaling_by_any_factor_from_1e_minus_300_to_1e300(seed, exponents):
+    """Any non-zero factor per row, sign included (a sign flip is D G D with D = diag(+-1): same spectrum).
+    The range holds the issue's 1e-150 .. 1e150, where the old code happened to work, and the edges where it
+    did not (its squared norms overflowed from about 1e154 and underflowed below about 1e-162)."""
+    z, w, y = data(24, 5, 3, seed=seed)
+    factor = torch.tensor([(-1.0 if neg else 1.0) * 10.0**e for e, neg in exponents], dtype=torch.float64)
+    base, moved = M.interplay(z, w, y), M.interplay(factor[:, None] * z, w, y)
+    for key in RATIOS:
+        assert moved[key] == pytest.approx(base[key], abs=1e-10)
