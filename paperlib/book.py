@@ -92,7 +92,9 @@ def execute_all(out_dir: Path, profile: str) -> None:
         try:
             seconds = execute(nb, new / nb.name, profile)
         except BookError as err:
-            kept = "the chapters of the last good build are unchanged" if final.exists() else "no chapters yet"
+            kept = (
+                "the chapters of the last good build are unchanged" if final.exists() else "no chapters yet"
+            )
             raise BookError(f"{err} ({kept})") from err
         print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
         record_time(profile, nb.name, seconds, finished_runs() - before)

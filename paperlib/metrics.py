@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "UndefinedRatio",
     "gram",
     "matrix_entropy",
     "mutual_information",
@@ -40,6 +41,11 @@ __all__ = [
     "nudge_zero_rows",
     "batch_entropies",
 ]
+
+
+class UndefinedRatio(ValueError):
+    """MIR or HDR has no value for these inputs (an entropy is 0: one class, one sample, parallel rows)."""
+
 
 _DIAG_TOL = 1e-6
 _ZERO_ENTROPY = 1e-12
@@ -445,7 +451,7 @@ def interplay(
     if batch_size is None:
         out, reason = _measure(z, w, labels, route)
         if out is None:
-            raise ValueError(reason)
+            raise UndefinedRatio(reason)
         return out
     n = z.shape[0]
     rows, skipped, first_reason = [], 0, None
@@ -457,7 +463,7 @@ def interplay(
         else:
             rows.append(out)
     if not rows:
-        raise ValueError(
+        raise UndefinedRatio(
             f"every one of the {skipped} batch(es) of {batch_size} rows has an undefined ratio ({first_reason}); "
             "shuffle the samples so that each batch mixes classes, or use batch_size=None"
         )
@@ -494,5 +500,5 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
     h1, h2 = _entropy_rows(a), _entropy_rows(b)
     reason = _undefined_reason(h1, h2, a.shape[0], ("features_a", "features_b"))
     if reason:
-        raise ValueError(reason)
+        raise UndefinedRatio(reason)
     return _summary(h1, h2, _entropy_hadamard_rows(a, b))

@@ -9,6 +9,7 @@ NC1-NC4, as tidy rows (step, split, metric, value).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -31,7 +32,7 @@ from ..configs import (
     setting,
     validate,
 )
-from ..metrics import interplay, nudge_zero_rows
+from ..metrics import UndefinedRatio, interplay, nudge_zero_rows
 from ..models import ARCHITECTURES, build
 from ..rng import generator
 from ..runs import Run
@@ -162,10 +163,25 @@ def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: 
     out = _scores(logits, labels)
     # A dead (all-zero) feature row has no direction; nudge it so early, unstable checkpoints still measure.
     safe = nudge_zero_rows(feats.double())
-    out.update(interplay(safe, heads, labels))
-    out.update({f"{k}_batch": v for k, v in interplay(safe, heads, labels, batch_size=metric_batch).items()})
+    out.update(_ratios(safe, heads, labels, None))
+    batch = _ratios(safe, heads, labels, metric_batch)
+    out["batches_skipped"] = batch.pop("skipped_batches", math.nan)
+    out.update({f"{k}_batch": v for k, v in batch.items()})
     out.update(nc_measures(safe, labels, heads, model.head.bias.detach().cpu()))
     return out
+
+
+_RATIO_KEYS = ("mir", "hdr", "mi", "h_features", "h_heads", "h_joint")
+
+
+def _ratios(feats: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor, batch: int | None) -> dict:
+    """``interplay``, or NaN for each quantity where the ratios are undefined (a collapsed, dead network at
+    an early checkpoint): a training run logs that evaluation as missing instead of stopping."""
+    try:
+        return interplay(feats, heads, labels, batch_size=batch)
+    except UndefinedRatio as err:
+        warnings.warn(f"evaluation without MIR / HDR: {err}", stacklevel=2)
+        return dict.fromkeys(_RATIO_KEYS, math.nan)
 
 
 def accuracy(model: torch.nn.Module, split: D.Split, dataset: str) -> dict[str, float]:
