@@ -61,27 +61,35 @@ def _names(key: list[str], path: list[str]) -> bool:
 
 
 def override(cfg: Any, experiment: str = "", **changes: Any) -> Any:
-    """``cfg`` with each named setting replaced (keys as in ``resolve``; lists become tuples). A value its
-    setting does not allow is a ``SettingError`` naming the full path of the setting."""
+    """``cfg`` with each named setting replaced (keys as in ``resolve``; lists become tuples). All changes to
+    one group are applied together, so a rule between settings (``select_at`` in ``label_counts``) sees the
+    final values. A value its setting does not allow is a ``SettingError`` naming the setting's full path."""
+    tree: dict = {}
     for key, value in changes.items():
-        path = resolve(cfg, key, experiment)
-        try:
-            cfg = _replace_path(cfg, path.split("."), _as_tuple(value))
-        except SettingError as err:
-            where = path if err.name == path.split(".")[-1] else err.name
-            raise SettingError(where, err.value, err.allowed) from None
-    return cfg
+        *groups, leaf = resolve(cfg, key, experiment).split(".")
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = _as_tuple(value)
+    return _apply(cfg, tree, "")
 
 
 def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _replace_path(cfg: Any, parts: list[str], value: Any) -> Any:
-    head = parts[0]
-    if len(parts) == 1:
-        return dataclasses.replace(cfg, **{head: value})
-    return dataclasses.replace(cfg, **{head: _replace_path(getattr(cfg, head), parts[1:], value)})
+def _apply(cfg: Any, tree: dict, prefix: str) -> Any:
+    """``cfg`` with the changes of ``tree`` (setting -> value, or group -> subtree) applied."""
+    values = {
+        name: _apply(getattr(cfg, name), sub, f"{prefix}{name}.") if isinstance(sub, dict) else sub
+        for name, sub in tree.items()
+    }
+    try:
+        return dataclasses.replace(cfg, **values)
+    except SettingError as err:
+        if "." in err.name:
+            raise
+        raise SettingError(prefix + err.name, err.value, err.allowed) from None
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
