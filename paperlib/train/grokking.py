@@ -165,5 +165,10 @@ class Grokking(Method):
 
 def train(cfg: GrokConfig, run: Run) -> None:
     """Train ``cfg`` into ``run``'s folder, resuming from its checkpoint if there is one."""
-    torch.set_flush_denormal(True)  # denormals slow the CPU several-fold once weight decay shrinks weights
-    fit(run, Grokking(cfg), cfg.steps, cfg.ckpt_every)
+    # Denormals slow the CPU several-fold once weight decay shrinks the weights. Flushing them is a global
+    # processor setting, so it is switched off again afterwards (other code, e.g. the metrics, needs them).
+    torch.set_flush_denormal(True)
+    try:
+        fit(run, Grokking(cfg), cfg.steps, cfg.ckpt_every)
+    finally:
+        torch.set_flush_denormal(False)
