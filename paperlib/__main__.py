@@ -17,9 +17,10 @@ from .configs import PROFILES
 from .runs import StoreError
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The command line's three commands and their options."""
+    top = argparse.ArgumentParser(prog="paperlib", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
     p_claims = sub.add_parser("claims", help="print the scorecard of the paper's claims")
     p_claims.add_argument("--profile", default="cpu", choices=PROFILES)
     p_claims.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -31,39 +32,44 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("experiment", choices=runnable)
     p_run.add_argument("--profile", default="cpu", choices=PROFILES)
     p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
+    return top
 
-    if args.command == "run":
-        from . import configs, distributed
 
-        distributed.setup()  # under torchrun: join the process group (NCCL on GPUs, gloo on CPU)
-        spec = registry.get(args.experiment)
-        try:
-            overrides = configs.parse_overrides(args.overrides)
-            spec.config(args.profile, **overrides)  # refuse unknown settings before anything runs
-            report = spec.shell_report(args.profile, **overrides)
-        except (ValueError, FileNotFoundError, StoreError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        if distributed.is_main():
-            print(report)
-        return 0
+def _run(args: argparse.Namespace) -> int:
+    from . import configs, distributed
 
-    if args.command == "claims":
-        from . import claims
+    distributed.setup()  # under torchrun: join the process group (NCCL on GPUs, gloo on CPU)
+    spec = registry.get(args.experiment)
+    try:
+        overrides = configs.parse_overrides(args.overrides)
+        spec.config(args.profile, **overrides)  # refuse bad settings before anything runs
+        report = spec.shell_report(args.profile, **overrides)
+    except (ValueError, FileNotFoundError, StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if distributed.is_main():
+        print(report)
+    return 0
 
-        try:
-            if args.markdown:
-                print(claims.scorecard_markdown(args.profile), end="")
-            else:
-                import pandas as pd
 
-                with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-                    print(claims.scorecard(args.profile).drop(columns="claim").to_string(index=False))
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
+def _claims(args: argparse.Namespace) -> int:
+    from . import claims
+
+    try:
+        if args.markdown:
+            print(claims.scorecard_markdown(args.profile), end="")
+            return 0
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+            print(claims.scorecard(args.profile).drop(columns="claim").to_string(index=False))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
     from .book import BookError, build
 
     try:
@@ -73,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"book built: {index}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return {"run": _run, "claims": _claims, "book": _book}[args.command](args)
 
 
 if __name__ == "__main__":
