@@ -99,11 +99,12 @@ class Recorder:
         self.profile, self.notebook = profile, notebook
         self.rows: list[Row] = []
 
-    def __call__(self, check: Check) -> Row:
+    def __call__(self, check: Check) -> None:
+        """Record and print ``check`` (returns nothing, so a notebook cell shows only the printed line: the
+        full-precision numbers stay in the stored row, where nbval does not compare them)."""
         row = record(check, self.profile, self.notebook)
         self.rows.append(row)
         print(f"{row.id}: {row.verdict}  ({row.statistic}; threshold: {row.threshold})")
-        return row
 
     def table(self) -> pd.DataFrame:
         """The verdicts recorded so far (id, verdict, threshold), for the notebook's summary cell."""
