@@ -220,3 +220,24 @@ def test_summary_gives_mean_and_sd_over_seeds():
     assert stats.loc[0, "method"] == "cross-entropy" and stats.loc[0, "mean"] == pytest.approx(91.0)
     assert stats.loc[0, "sd"] == pytest.approx(math.sqrt(2) * 1.0)
     assert il.summarize(frame, error=True).loc[0, "mean"] == pytest.approx(9.0)
+
+
+def test_the_chapters_reading_is_written_from_the_numbers():
+    import pandas as pd
+
+    sup = pd.DataFrame(
+        {
+            "method": ["cross-entropy", "cross-entropy + MI", "cross-entropy + HDR"],
+            "mean": [90.0, 90.5, 88.0],
+            "sd": [0.3, 0.4, 0.3],
+            "seeds": 3,
+        }
+    )
+    rows = [("supervised only", 40, 50.0), ("FreeMatch", 40, 35.0), ("FreeMatch + MI", 40, 34.0)]
+    rows += [("FreeMatch + HDR", 40, 36.0)]
+    ssl = pd.DataFrame(rows, columns=["method", "num_labels", "mean"]).assign(sd=1.0, seeds=2)
+    text = il.reading({"fm / wrn": sup}, {"fm / wrn": ssl})
+    assert "+ MI +0.50 ± 0.29, + HDR -2.00 ± 0.24 points" in text
+    assert "40 labels: + MI -1.00 ± 1.00, + HDR +1.00 ± 1.00 points" in text
+    assert "same labeled images: -15.00 ± 1.00 points at 40 labels." in text
+    assert "3 of the 4 differences" in text and "band here is 0.49 points" in text

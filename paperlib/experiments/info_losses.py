@@ -116,3 +116,50 @@ def against(stats: pd.DataFrame, reference: str) -> pd.DataFrame:
             {"method": r.method, **{k: getattr(r, k) for k in keys}, "diff": r.mean - base["mean"], "se": se}
         )
     return pd.DataFrame(rows)
+
+
+PAPER_SUPERVISED_GAINS = (0.04, 0.22)  # Table 2 of the paper: the terms' gains over cross-entropy, in points
+
+
+def _moves(d: pd.DataFrame, base: str) -> str:
+    return ", ".join(
+        f"{r.method.removeprefix(base).strip()} {r.diff:+.2f} ± {r.se:.2f}" for r in d.itertuples()
+    )
+
+
+def reading(sup_stats: dict[str, pd.DataFrame], ssl_stats: dict[str, pd.DataFrame]) -> str:
+    """The chapter's paragraph on what this build's Tables 1 and 2 show, written from the numbers (means and
+    standard errors over seeds, as ``summarize`` gives them), so it is right under every profile."""
+    sentences, diffs = [], []
+    for name, stats in sup_stats.items():
+        d = against(stats, "cross-entropy")
+        diffs.append(d)
+        sentences.append(
+            f"In Table 2 ({name}) the terms change mean test accuracy by {_moves(d, 'cross-entropy')} points."
+        )
+    for name, stats in ssl_stats.items():
+        d = against(stats, "FreeMatch")
+        terms, base = d[d.method.str.startswith("FreeMatch")], d[d.method == "supervised only"]
+        diffs.append(terms)
+        by_count = "; ".join(
+            f"{n} labels: {_moves(terms[terms.num_labels == n], 'FreeMatch')}"
+            for n in terms.num_labels.unique()
+        )
+        sentences.append(f"In Table 1 ({name}) they change FreeMatch's mean test error by {by_count} points.")
+        vs = ", ".join(
+            f"{-r.diff:+.2f} ± {r.se:.2f} points at {r.num_labels} labels" for r in base.itertuples()
+        )
+        sentences.append(
+            f"FreeMatch's mean test error minus that of supervised training on the same labeled images: {vs}."
+        )
+    if diffs:
+        all_d = pd.concat(diffs)
+        noise = int((all_d["diff"].abs() <= 2 * all_d.se).sum())
+        band = float((2 * all_d.se).min())
+        sentences.append(
+            f"{noise} of the {len(all_d)} differences between a term and its baseline lie within two standard "
+            f"errors, that is, within seed noise; the narrowest two-standard-error band here is {band:.2f} "
+            f"points, against the paper's supervised gains of {PAPER_SUPERVISED_GAINS[0]} to "
+            f"{PAPER_SUPERVISED_GAINS[1]} points."
+        )
+    return " ".join(sentences)
