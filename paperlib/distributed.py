@@ -58,11 +58,12 @@ def local_slice(n: int) -> slice:
 
 
 def wrap(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` in DistributedDataParallel when there are several processes, else unchanged."""
+    """``model`` in DistributedDataParallel when there are several processes, else unchanged. As in USB,
+    unused parameters are allowed: the WideResNet's later groups' first blocks compute a bn1 they never use."""
     if rank_and_size()[1] == 1:
         return model
     ids = [device().index] if device().type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

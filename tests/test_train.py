@@ -31,12 +31,7 @@ def fm_data(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize(
-    "name,params", [("wrn-28-2", 1_469_642), ("wrn-28-8", 23_409_092), ("wrn-37-2", 5_933_770)]
-)
-def test_wrn_parameter_counts(name, params):
-    model = build(name, 100 if name == "wrn-28-8" else 10)
-    assert sum(p.numel() for p in model.parameters()) == params
+# Parameter counts and state layout against USB's: tests/test_models_usb.py.
 
 
 def test_models_return_logits_features_and_heads():

@@ -1,42 +1,65 @@
-"""WideResNet as in USB / TorchSSL (``semilearn/nets/wrn``), written afresh.
+"""WideResNet as in USB (semilearn 0.3.2, ``semilearn/nets/wrn/wrn.py`` and ``wrn_var.py``), written afresh.
 
-Pre-activation basic blocks with BatchNorm (momentum 0.001, eps 0.001), LeakyReLU(0.1), biased 3x3 convs and a
-1x1 projection shortcut where the width changes. Depth 28 has three groups of four blocks (WRN-28-2 has about
-1.47 M parameters); USB's "WRN-37-2" for STL-10 is the four-group variant with first stride 2. The features are
-the pooled activations after the final BN + LeakyReLU, and ``head`` is the linear classifier.
+Pre-activation basic blocks: BatchNorm (momentum 0.001, PyTorch's eps 1e-5), LeakyReLU(0.1), bias-free 3x3
+convs and a bias-free 1x1 projection shortcut where the width changes. Where the width changes, USB's block
+does not use its own pre-activation for the convolution path: the first block of the first group
+(``activate_before_residual``) feeds the activated input to conv1 and the shortcut, the first blocks of the
+later groups feed them the raw input (their bn1 still runs, so its running statistics move, but its output is
+unused and its affine parameters get no gradient). Depth 28 has three groups of four blocks (WRN-28-2:
+1,467,626 parameters); USB's "WRN-37-2" for STL-10 is the four-group variant with first stride 2. The stem
+conv and the classifier have biases; the final BN uses eps 1e-3. The features are the pooled activations
+after that BN + LeakyReLU, and ``head`` is the linear classifier.
+
+Modules are registered in USB's order (stem, blocks with bn1, conv1, bn2, conv2, shortcut, final BN, head), so
+the state_dict lists USB's tensors in USB's order and, from the same seed, the initial weights are USB's.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 BN_MOMENTUM = 0.001
-BN_EPS = 0.001
+BN_EPS = 1e-5  # the blocks' BatchNorms (PyTorch's default)
+FINAL_BN_EPS = 1e-3  # the BatchNorm before pooling
 SLOPE = 0.1
 
 
-def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
-
-
 class Block(nn.Module):
-    """BN-act-conv-BN-act-conv with an identity or 1x1-conv shortcut."""
+    """BN-act-conv-BN-act-conv with an identity or 1x1-conv shortcut, wired as USB's ``BasicBlock``."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        stride: int,
+        activate_before_residual: bool = False,
+        drop_rate: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.bn1, self.bn2 = _bn(c_in), _bn(c_out)
-        self.act = nn.LeakyReLU(SLOPE)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=True)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=True)
-        self.shortcut = None if c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride, 0, bias=True)
+        self.bn1 = nn.BatchNorm2d(c_in, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.act1 = nn.LeakyReLU(SLOPE, inplace=True)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.act2 = nn.LeakyReLU(SLOPE, inplace=True)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.shortcut = None if c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False)
+        self.activate_before_residual = activate_before_residual
+        self.drop_rate = drop_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.act(self.bn1(x))
-        # With a projection, USB feeds the activated input to both branches; otherwise the raw input is kept.
-        skip = x if self.shortcut is None else self.shortcut(pre)
-        out = self.conv2(self.act(self.bn2(self.conv1(pre))))
-        return skip + out
+        pre = self.act1(self.bn1(x))
+        if self.shortcut is None:
+            path, skip = pre, x
+        else:
+            # USB: only an activate_before_residual block passes its activation on; the others discard it.
+            path = pre if self.activate_before_residual else x
+            skip = self.shortcut(path)
+        out = self.act2(self.bn2(self.conv1(path)))
+        if self.drop_rate > 0:
+            out = F.dropout(out, p=self.drop_rate, training=self.training)
+        return skip + self.conv2(out)
 
 
 class WideResNet(nn.Module):
@@ -50,6 +73,7 @@ class WideResNet(nn.Module):
         in_channels: int = 3,
         groups: int = 3,
         first_stride: int = 1,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if (depth - 4) % 6:
@@ -59,19 +83,19 @@ class WideResNet(nn.Module):
         self.stem = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=True)
         layers = []
         for g in range(groups):
-            stride = first_stride if g == 0 else 2
             for b in range(per_group):
-                layers.append(
-                    Block(widths[g] if b == 0 else widths[g + 1], widths[g + 1], stride if b == 0 else 1)
-                )
+                c_in = widths[g] if b == 0 else widths[g + 1]
+                stride = (first_stride if g == 0 else 2) if b == 0 else 1
+                layers.append(Block(c_in, widths[g + 1], stride, g == 0, drop_rate))
         self.blocks = nn.Sequential(*layers)
-        self.bn = _bn(widths[-1])
+        self.bn = nn.BatchNorm2d(widths[-1], eps=FINAL_BN_EPS, momentum=BN_MOMENTUM)
         self.act = nn.LeakyReLU(SLOPE)
         self.head = nn.Linear(widths[-1], num_classes)
         self.num_features = widths[-1]
         self._init()
 
     def _init(self) -> None:
+        # USB's initialization, in module order; the stem's bias keeps PyTorch's default draw, as in USB.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu")
