@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from paperlib import runs
 from paperlib.experiments import grokking as G
 from paperlib.models.transformer import GrokTransformer
-from paperlib.train.grokking import GrokConfig, eval_steps, pairs, split_pairs, train
+from paperlib.train.grokking import GrokConfig, Grokking, eval_steps, pairs, split_pairs, train
 
 
 def test_shapes_and_heads():
@@ -16,9 +17,51 @@ def test_shapes_and_heads():
     tokens, labels = pairs(13, torch.arange(20))
     logits, feats = model(tokens)
     assert tokens.shape == (20, 3) and (tokens[:, 2] == 13).all()
-    assert logits.shape == (20, 13) and feats.shape == (20, 128) and model.head_weight.shape == (13, 128)
-    assert torch.allclose(logits, feats @ model.head_weight.T, atol=1e-5)
+    # As the reference: the unembedding maps to all p + 1 tokens; the heads for MIR/HDR are the p labels'.
+    assert model.w_u.shape == (128, 14) and model.w_e.shape == (128, 14)
+    assert logits.shape == (20, 14) and feats.shape == (20, 128) and model.head_weight.shape == (13, 128)
+    assert torch.equal(model.head_weight, model.w_u[:, :13].T)
+    assert torch.allclose(logits[:, :13], feats @ model.head_weight.T, atol=1e-5)
     assert torch.equal(labels, (tokens[:, 0] + tokens[:, 1]) % 13)
+
+
+def test_init_scales_follow_the_reference():
+    """Every weight ~ N(0, 1/d_model) (W_out included), the unembedding ~ N(0, 1/(p + 1)), biases zero."""
+    torch.manual_seed(0)
+    model = GrokTransformer(113)
+    expected = {"w_u": 1 / 114**0.5} | {
+        n: 1 / 128**0.5 for n in ("w_e", "w_pos", "w_k", "w_q", "w_v", "w_o", "w_in", "w_out")
+    }
+    for name, std in expected.items():
+        w = getattr(model, name)
+        tol = 0.15 if name == "w_pos" else 0.03  # W_pos has only 3 x 128 entries
+        assert w.std().item() == pytest.approx(std, rel=tol), name
+        assert abs(w.mean().item()) < 4 * std / w.numel() ** 0.5, name
+    assert (model.b_in == 0).all() and (model.b_out == 0).all()
+    assert {n for n, _ in model.named_parameters()} == set(expected) | {"b_in", "b_out"}
+    # The reference's parameters in its order (W_E, W_pos, W_K, W_Q, W_V, W_O, W_in, b_in, W_out, b_out, W_U).
+    qkv = [(4, 32, 128)] * 3
+    reference = [(128, 114), (3, 128), *qkv, (128, 128), (512, 128), (512,), (128, 512), (128,), (128, 114)]
+    assert [tuple(w.shape) for w in model.parameters()] == reference
+
+
+def test_accuracy_reads_the_label_logits_and_loss_all_outputs(monkeypatch):
+    method = Grokking(GrokConfig(p=7, train_frac=0.5, steps=1, metric_samples=10))
+    plain = method.model.forward
+
+    def loud(tokens, last_only=True):  # "=" on top everywhere, the true label second
+        logits, feats = plain(tokens, last_only)
+        bump = 50 * F.one_hot(torch.full_like(tokens[:, 0], 7), 8) + 25 * F.one_hot(
+            tokens[:, :2].sum(1) % 7, 8
+        )
+        return logits + bump, feats
+
+    monkeypatch.setattr(method.model, "forward", loud)
+    rows = {(split, key): value for _, split, key, value in method.evaluate(0)}
+    tokens, labels = method.data["test"]
+    assert rows[("test", "acc")] == 1.0 and rows[("train", "acc")] == 1.0  # "=" is no class
+    full = F.cross_entropy(loud(tokens)[0].double(), labels).item()
+    assert full > 20 and rows[("test", "loss")] == pytest.approx(full)  # the loss sees all p + 1 outputs
 
 
 def test_last_position_computation_equals_full_sequence():

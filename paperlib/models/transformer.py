@@ -1,9 +1,15 @@
 """The one-layer ReLU transformer of the grokking experiments (Nanda et al., progress measures; Sec 5.5).
 
-Input "a b =" as three tokens from a vocabulary of p + 1 (the numbers and "="), learned positional embeddings,
-multi-head attention with a causal mask, a ReLU MLP, no LayerNorm, and an unembedding read at the last
-position. The features are that position's residual stream (what the unembedding reads); the classification
-heads are the unembedding's columns, one per class.
+As the reference code (``transformers.py`` of mechanistic-interpretability-grokking/progress-measures-paper):
+input "a b =" as three tokens from a vocabulary of p + 1 (the numbers and "="), learned positional embeddings,
+multi-head attention with a causal mask, a ReLU MLP, no LayerNorm, and an unembedding to all p + 1 tokens
+read at the last position. Every weight is drawn from N(0, 1/d_model) except the unembedding, N(0, 1/(p + 1));
+the MLP biases start at zero. Parameters have the reference's shapes and are drawn in its order, so a seed
+gives the reference's initial weights and a reference state_dict loads by position.
+
+``forward`` returns the logits over the whole vocabulary, as the reference's loss reads them (the "=" output
+is one more, always wrong, class). The features are the last position's residual stream; the classification
+heads (``head_weight``, for MIR/HDR) are the unembedding's first p columns, one per label.
 
 With one layer nothing reads the outputs of the first two positions, so the query, attention output and MLP
 are computed at the "=" position only (``last_only=True``, the default): the logits and all gradients are the
@@ -26,44 +32,49 @@ class GrokTransformer(nn.Module):
     ) -> None:
         super().__init__()
         self.p, self.n_heads, self.d_head = p, n_heads, d_head
-        scale = 1 / math.sqrt(d_model)
-        self.embed = nn.Parameter(torch.randn(p + 1, d_model) * scale)
-        self.pos = nn.Parameter(torch.randn(n_ctx, d_model) * scale)
-        self.w_q = nn.Parameter(torch.randn(d_model, n_heads * d_head) * scale)
-        self.w_k = nn.Parameter(torch.randn(d_model, n_heads * d_head) * scale)
-        self.w_v = nn.Parameter(torch.randn(d_model, n_heads * d_head) * scale)
-        self.w_o = nn.Parameter(torch.randn(n_heads * d_head, d_model) * scale)
-        self.w_in = nn.Parameter(torch.randn(d_model, d_mlp) * scale)
+        vocab, root = p + 1, math.sqrt(d_model)
+
+        def normal(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.randn(*shape) / root)
+
+        # The reference's shapes, names lower-cased, in its order of drawing.
+        self.w_e = normal(d_model, vocab)
+        self.w_pos = normal(n_ctx, d_model)
+        self.w_k = normal(n_heads, d_head, d_model)
+        self.w_q = normal(n_heads, d_head, d_model)
+        self.w_v = normal(n_heads, d_head, d_model)
+        self.w_o = normal(d_model, n_heads * d_head)
+        self.w_in = normal(d_mlp, d_model)
         self.b_in = nn.Parameter(torch.zeros(d_mlp))
-        self.w_out = nn.Parameter(torch.randn(d_mlp, d_model) / math.sqrt(d_mlp))
+        self.w_out = normal(d_model, d_mlp)
         self.b_out = nn.Parameter(torch.zeros(d_model))
-        self.unembed = nn.Parameter(torch.randn(d_model, p) / math.sqrt(p))
+        self.w_u = nn.Parameter(torch.randn(d_model, vocab) / math.sqrt(vocab))
 
     @property
     def head_weight(self) -> torch.Tensor:
-        """The classification heads, one row per class (p, d_model)."""
-        return self.unembed.T
+        """The classification heads, one row per label (p, d_model): the "=" column is no class."""
+        return self.w_u[:, : self.p].T
 
-    def _split(self, x: torch.Tensor) -> torch.Tensor:  # (n, t, h*d) -> (n, h, t, d)
-        return x.view(x.shape[0], x.shape[1], self.n_heads, self.d_head).transpose(1, 2)
+    def _heads(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # (n, t, d) -> (n, h, t, d_head)
+        return (x @ w.flatten(0, 1).T).unflatten(-1, (self.n_heads, self.d_head)).transpose(1, 2)
 
     def forward(self, tokens: torch.Tensor, last_only: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (n, p) and last-position features (n, d_model) for tokens (n, 3)."""
-        x = F.one_hot(tokens, self.p + 1).to(self.embed.dtype) @ self.embed + self.pos
-        k, v = self._split(x @ self.w_k), self._split(x @ self.w_v)
+        """Logits over the vocabulary (n, p + 1) and last-position features (n, d_model) for tokens (n, 3)."""
+        x = F.one_hot(tokens, self.p + 1).to(self.w_e.dtype) @ self.w_e.T + self.w_pos
+        k, v = self._heads(x, self.w_k), self._heads(x, self.w_v)
         if last_only:
-            q = self._split(x[:, -1:] @ self.w_q)  # (n, h, 1, d): only "=" queries
+            q = self._heads(x[:, -1:], self.w_q)  # (n, h, 1, d): only "=" queries
             att = (q @ k.transpose(-1, -2)) / math.sqrt(self.d_head)  # "=" sees every position: no mask
-            z = (att.softmax(-1) @ v).transpose(1, 2).reshape(x.shape[0], 1, -1)
-            resid = x[:, -1:] + z @ self.w_o
+            z = (att.softmax(-1) @ v).transpose(1, 2).flatten(2)
+            resid = x[:, -1:] + z @ self.w_o.T
         else:
-            q = self._split(x @ self.w_q)
+            q = self._heads(x, self.w_q)
             att = (q @ k.transpose(-1, -2)) / math.sqrt(self.d_head)
             t = x.shape[1]
             causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
             att = att.masked_fill(~causal, float("-inf"))
-            z = (att.softmax(-1) @ v).transpose(1, 2).reshape(x.shape[0], t, -1)
-            resid = x + z @ self.w_o
-        resid = resid + F.relu(resid @ self.w_in + self.b_in) @ self.w_out + self.b_out
+            z = (att.softmax(-1) @ v).transpose(1, 2).flatten(2)
+            resid = x + z @ self.w_o.T
+        resid = resid + F.relu(resid @ self.w_in.T + self.b_in) @ self.w_out.T + self.b_out
         feats = resid[:, -1]
-        return feats @ self.unembed, feats
+        return feats @ self.w_u, feats
