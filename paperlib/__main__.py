@@ -2,7 +2,7 @@
 
 ``python -m paperlib run EXPERIMENT --profile P [--set key=value ...]``  train (or fetch) an experiment's runs
     (also under ``torchrun --standalone --nproc_per_node=N -m paperlib run ...``, one process per GPU)
-``python -m paperlib claims --profile P``                              print the scorecard
+``python -m paperlib claims --profile P [--json | --markdown]``        print the scorecard (--json: with evidence)
 ``python -m paperlib book --profile P``                                execute the notebooks, build the book
 """
 
@@ -24,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p_claims = sub.add_parser("claims", help="print the scorecard of the paper's claims")
     p_claims.add_argument("--profile", default="cpu", choices=PROFILES)
     p_claims.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p_claims.add_argument("--json", action="store_true", help="print every row with its evidence as JSON")
     p_book = sub.add_parser("book", help="execute every notebook and build the HTML book")
     p_book.add_argument("--profile", default="cpu", choices=PROFILES)
     p_book.add_argument("--out", type=Path, default=None, help="build into this folder instead of book/")
@@ -59,10 +60,10 @@ def _claims(args: argparse.Namespace) -> int:
         if args.markdown:
             print(claims.scorecard_markdown(args.profile), end="")
             return 0
-        import pandas as pd
-
-        with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-            print(claims.scorecard(args.profile).drop(columns="claim").to_string(index=False))
+        if args.json:
+            print(claims.to_json(args.profile))
+            return 0
+        print(claims.scorecard_text(args.profile))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,14 +18,44 @@ from .configs import PROFILES, check_profile
 from .storage import atomic_write_json, runs_root
 from .verdicts import Check
 
-__all__ = ["PROFILES", "COLUMNS", "Row", "Recorder", "claim_ids", "record", "scorecard", "scorecard_markdown"]
+__all__ = [
+    "PROFILES",
+    "COLUMNS",
+    "Row",
+    "Recorder",
+    "claim_ids",
+    "record",
+    "rows",
+    "scorecard",
+    "scorecard_markdown",
+    "to_json",
+]
 
-COLUMNS = ["id", "verdict", "statistic", "threshold", "profile", "notebook", "claim"]
+COLUMNS = [
+    "id",
+    "verdict",
+    "estimate",
+    "interval",
+    "null",
+    "paper",
+    "statistic",
+    "threshold",
+    "scale",
+    "notebook",
+]
+SECTIONS = {
+    "T": "Theorem checks (mathematics: they can fail only through a bug)",
+    "E": "The paper's empirical claims",
+    "X": "The study's own claims",
+}
 
 
 @dataclass(frozen=True)
 class Row:
-    """A recorded verdict: the check, and where and at which profile it was decided."""
+    """A recorded verdict: the check with its evidence, and where, at which profile and scale it was decided.
+
+    ``verdict`` is the check's label ('inconclusive (underpowered)' keeps its note); ``scale`` names the data,
+    model, steps and seeds behind it (``Experiment.scale``)."""
 
     id: str
     verdict: str
@@ -34,6 +64,18 @@ class Row:
     profile: str
     notebook: str
     numbers: dict[str, Any] = field(default_factory=dict)
+    estimate: float | None = None
+    interval: list | None = None
+    method: str = ""
+    null: float | None = None
+    paper: str = ""
+    exact: str = ""
+    scale: dict[str, Any] = field(default_factory=dict)
+
+
+def section(cid: str) -> str:
+    """Which part of the scorecard a claim id belongs to: 'T' theorem checks, 'X' ours, 'E' the paper's."""
+    return cid[0] if cid[0] in "TX" else "E"
 
 
 def claim_ids() -> list[str]:
@@ -41,29 +83,87 @@ def claim_ids() -> list[str]:
     return list(registry.claims())
 
 
-def record(check: Check, profile: str, notebook: str) -> Row:
+def record(check: Check, profile: str, notebook: str, scale: dict | None = None) -> Row:
     """Store one verdict (replacing an earlier one for the same id and profile) and return its row."""
     if check.id not in registry.claims():
         raise ValueError(f"unknown claim id {check.id!r}; known ids: {', '.join(claim_ids())}")
     check_profile(profile)
-    row = Row(check.id, check.verdict, check.statistic, check.threshold, profile, notebook, check.numbers)
+    row = Row(
+        check.id,
+        check.label,
+        check.statistic,
+        check.threshold,
+        profile,
+        notebook,
+        check.numbers,
+        check.estimate,
+        check.interval,
+        check.method,
+        check.null,
+        check.paper,
+        check.exact,
+        dict(scale or {}),
+    )
     atomic_write_json(runs_root() / "claims" / profile / f"{check.id}.json", asdict(row))
     return row
 
 
-def scorecard(profile: str) -> pd.DataFrame:
-    """One row per claim id, in scorecard order; ids without a stored verdict are ``not run``."""
+def rows(profile: str) -> list[dict]:
+    """Every claim's stored row as a dict (all fields of ``Row`` plus ``claim``), in scorecard order; an id
+    without a stored verdict is ``not run``."""
     check_profile(profile)
     folder = runs_root() / "claims" / profile
-    rows = []
+    out = []
     for cid, claim in registry.claims().items():
         path = folder / f"{cid}.json"
-        if path.exists():
-            rows.append({**_read_row(path, claim), "claim": claim.text})
-        else:
-            empty = dict(verdict="not run", statistic="", threshold="", profile=profile)
-            rows.append(dict(id=cid, **empty, notebook=claim.notebook, claim=claim.text))
-    return pd.DataFrame(rows, columns=COLUMNS)
+        empty = asdict(Row(cid, "not run", "", "", profile, claim.notebook))
+        stored = _read_row(path, claim) if path.exists() else {}
+        out.append({**empty, **stored, "claim": claim.text})
+    return out
+
+
+def scorecard(profile: str) -> pd.DataFrame:
+    """One row per claim id, in scorecard order, with the columns ``COLUMNS`` (plus ``claim``), as text
+    readable in a table: the estimate and interval rounded, the scale in a few words."""
+    return pd.DataFrame([_readable(r) for r in rows(profile)], columns=[*COLUMNS, "claim"])
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _readable(row: dict) -> dict:
+    interval = row.get("interval")
+    shown = f"[{_num(interval[0])}, {_num(interval[1])}]" if interval and None not in interval else ""
+    return {
+        **{k: row.get(k, "") for k in COLUMNS},
+        "estimate": _num(row.get("estimate")),
+        "interval": shown,
+        "null": _num(row.get("null")),
+        "scale": scale_text(row.get("scale") or {}),
+        "claim": row["claim"],
+    }
+
+
+def scale_text(scale: dict) -> str:
+    """'fashion_mnist, wrn-10-1, 5000 steps, seeds 0-2': the scale of a verdict in a few words."""
+    parts = []
+    for key in ("data", "model"):
+        if scale.get(key):
+            parts.append(", ".join(map(str, scale[key])) if isinstance(scale[key], list) else str(scale[key]))
+    if scale.get("steps"):
+        parts.append(f"{scale['steps']} steps")
+    seeds = scale.get("seeds")
+    if seeds:
+        parts.append(f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+    for key in ("p", "train_frac"):
+        if key in scale:
+            parts.append(f"{key} {scale[key]}")
+    return ", ".join(parts)
 
 
 def _read_row(path, claim: registry.Claim) -> dict:
@@ -80,29 +180,46 @@ def _read_row(path, claim: registry.Claim) -> dict:
         ) from None
 
 
-def scorecard_markdown(profile: str) -> str:
-    """The scorecard as a Markdown table (for the book)."""
+def scorecard_markdown(profile: str, ids: list[str] | None = None) -> str:
+    """The scorecard (or the rows of ``ids``) as a Markdown table (for the book)."""
     df = scorecard(profile)
-    head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    if ids is not None:
+        df = df[df.id.isin(ids)]
+    cols = ["id", "verdict", "estimate", "interval", "null", "paper", "statistic", "threshold", "scale"]
+    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = "".join(
         "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |\n"
-        for row in df.itertuples(index=False)
+        for row in df[cols].itertuples(index=False)
     )
     return head + body
+
+
+def scorecard_text(profile: str, width: int = 100) -> str:
+    """The scorecard for a terminal: one line per id (verdict, estimate, interval, null, scale), each line
+    cut to ``width`` columns; ``--json`` gives every field."""
+    df = scorecard(profile)[["id", "verdict", "estimate", "interval", "null", "scale"]]
+    lines = df.to_string(index=False).splitlines()
+    return "\n".join(line.rstrip()[:width] for line in lines)
+
+
+def to_json(profile: str) -> str:
+    """Every row with its evidence, as the JSON that ``python -m paperlib claims --json`` prints."""
+    return json.dumps(rows(profile), indent=2, allow_nan=False)
 
 
 class Recorder:
     """A notebook's verdict book: ``verdict(check)`` records the check, prints it and remembers it."""
 
-    def __init__(self, profile: str, notebook: str) -> None:
+    def __init__(self, profile: str, notebook: str, scale: dict | None = None) -> None:
         check_profile(profile)
-        self.profile, self.notebook = profile, notebook
+        self.profile, self.notebook, self.scale = profile, notebook, scale
         self.rows: list[Row] = []
 
-    def __call__(self, check: Check) -> None:
-        """Record and print ``check`` (returns nothing, so a notebook cell shows only the printed line: the
-        full-precision numbers stay in the stored row, where nbval does not compare them)."""
-        row = record(check, self.profile, self.notebook)
+    def __call__(self, check: Check, scale: dict | None = None) -> None:
+        """Record and print ``check`` at ``scale`` (else the recorder's). Returns nothing, so a notebook cell
+        shows only the printed line: the full-precision numbers stay in the stored row, where nbval does not
+        compare them."""
+        row = record(check, self.profile, self.notebook, scale if scale is not None else self.scale)
         self.rows.append(row)
         print(f"{row.id}: {row.verdict}  ({row.statistic}; threshold: {row.threshold})")
 

@@ -438,7 +438,9 @@ def interplay(
     A ratio with a zero denominator (one sample, a single class in use, all feature rows parallel) is
     undefined, and a NaN in a results table reads like a measurement: the exact value raises a ValueError
     that says why. The batch mean leaves such batches out of every mean (a trailing single row among them),
-    reports how many under ``skipped_batches``, and raises when no batch is left.
+    reports how many under ``skipped_batches``, and raises when no batch is left; ``batches`` counts the batches
+    averaged and ``mir_sd`` / ``hdr_sd`` are the sample standard deviations of the per-batch ratios (for an
+    interval of the batch mean).
 
     ``route`` forces how the joint entropy is computed (``"kron"`` or ``"gram"``, see ``joint_route``); the
     default picks the faster one. Both are exact; forcing one is for tests and benchmarks.
@@ -467,8 +469,22 @@ def interplay(
             f"every one of the {skipped} batch(es) of {batch_size} rows has an undefined ratio ({first_reason}); "
             "shuffle the samples so that each batch mixes classes, or use batch_size=None"
         )
+    return {**_batch_mean(rows), "skipped_batches": skipped}
+
+
+def _batch_mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each quantity over batches, the sd of the ratios over batches, and the number of batches."""
     mean = {key: float(sum(r[key] for r in rows) / len(rows)) for key in rows[0]}
-    return {**mean, "skipped_batches": skipped}
+    spread = {f"{key}_sd": _sample_sd([r[key] for r in rows]) for key in ("mir", "hdr")}
+    return {**mean, **spread, "batches": len(rows)}
+
+
+def _sample_sd(values: list[float]) -> float:
+    """Sample standard deviation over batches (NaN for one batch): the spread behind a batch mean's interval."""
+    if len(values) < 2:
+        return math.nan
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _entropy_hadamard_rows(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -483,12 +499,17 @@ def _entropy_hadamard_rows(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict[str, float]:
-    """MIR, HDR, MI and entropies between G(features_a) and G(features_b), rows paired (same samples), exact.
+def paired_interplay(
+    features_a: torch.Tensor, features_b: torch.Tensor, batch_size: int | None = None
+) -> dict[str, float]:
+    """MIR, HDR, MI and entropies between G(features_a) and G(features_b), rows paired (same samples).
 
     Used to compare two models' representations of the same inputs (e.g. a pruned model and the original).
     ``h_features`` is H(G(features_a)) and ``h_heads`` is H(G(features_b)), keeping ``interplay``'s keys.
-    Undefined ratios (one sample, all rows of one side parallel) raise a ValueError, as in ``interplay``.
+    ``batch_size=None`` is exact; an int is the mean over consecutive batches of that size, as ``interplay``
+    (with ``mir_sd``, ``hdr_sd`` and ``batches``; a trailing batch of one row is left out). Undefined ratios
+    (one sample, all rows of one side parallel) raise a ValueError, as in ``interplay``. Cost: one eigenvalue
+    problem of size min(n, d_a * d_b) for the joint entropy.
     """
     features_a, features_b = _tensor(features_a, "features_a"), _tensor(features_b, "features_b")
     if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[0] != features_b.shape[0]:
@@ -497,6 +518,18 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
             f"{tuple(features_b.shape)}"
         )
     a, b = _normalize_rows(features_a, "features_a"), _normalize_rows(features_b, "features_b")
+    if batch_size is None:
+        return _paired(a, b)
+    batch_size = _check_batch_size(batch_size)
+    rows = [
+        _paired(a[i : i + batch_size], b[i : i + batch_size])
+        for i in range(0, len(a), batch_size)
+        if len(a[i : i + batch_size]) > 1
+    ]
+    return _batch_mean(rows)
+
+
+def _paired(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
     h1, h2 = _entropy_rows(a), _entropy_rows(b)
     reason = _undefined_reason(h1, h2, a.shape[0], ("features_a", "features_b"))
     if reason:

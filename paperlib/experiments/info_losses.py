@@ -1,9 +1,11 @@
 """The protocol shared by Table 2 (``supervised_info``) and Table 1 (``freematch``) of Sec 6 (notebook 07).
 
-For each term (MI, HDR), lambda is chosen among the study's candidates by the validation accuracy of the first
-seed (ties go to the smaller lambda); the validation images are held out of the training data and never
-trained on. The remaining seeds then run with the chosen lambda, and the tables report test accuracy (error)
-as mean and sample standard deviation over seeds.
+For each term (MI, HDR), lambda is chosen among the study's candidates by the validation accuracy of selection
+runs at a seed of their own (``select_seed``, ties go to the smaller lambda); the validation images are held out
+of those runs' training data. Selection runs are not part of the tables: the reported runs use fresh seeds,
+the same seeds for every method, so that each term is compared with its baseline paired by seed (same
+initialization and data order). The tables report test accuracy (error) as mean and sample sd over seeds; the
+verdicts use the paired differences, their 95 % t intervals and the smallest effect the seeds can detect.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from .. import runs
+from ..intervals import Interval, detectable, paired_interval
 from ..train.info_loss import InfoLoss
+from ..verdicts import Check
 from .common import last
 
 METHOD_NAMES = {"": "", "mi": " + MI", "hdr": " + HDR"}
@@ -55,22 +59,19 @@ def with_lambda_chosen(
     lambdas: tuple[float, ...],
     seeds: tuple[int, ...],
     launch: Callable[[str, float, int], dict],
-    select: Callable[[str], list[dict]] | None = None,
+    select: Callable[[str, float], dict],
 ) -> list[dict]:
-    """Rows for plain training and each term: candidates at the first seed, the chosen lambda for the rest.
-    ``launch(kind, lambda, seed)`` runs (or reads) one run and returns its row; ``select(kind)`` overrides
-    where the candidates come from (Table 1 selects at one label count and reuses lambda elsewhere)."""
-    out = [launch("", 0.0, s) for s in seeds]
+    """Rows of the reported runs (role ``chosen``: plain training and each term at its chosen lambda, for every
+    seed) followed by the selection runs (role ``selection``). ``launch(kind, lambda, seed)`` runs (or reads)
+    one reported run and returns its row; ``select(kind, lambda)`` one selection run."""
+    out = [launch("", 0.0, s) | {"role": "chosen"} for s in seeds]
+    chosen_rows, selection_rows = [], []
     for kind in kinds:
-        candidates = select(kind) if select else [launch(kind, lam, seeds[0]) for lam in lambdas]
+        candidates = [select(kind, lam) | {"role": "selection"} for lam in lambdas]
         chosen = _select(candidates)
-        for r in candidates:
-            r["role"] = "chosen" if r["lambda"] == chosen else "candidate"
-        out += [r for r in candidates if select is None]
-        out += [launch(kind, chosen, s) | {"role": "chosen"} for s in seeds if select or s != seeds[0]]
-    for r in out:
-        r.setdefault("role", "chosen")
-    return out
+        selection_rows += candidates
+        chosen_rows += [launch(kind, chosen, s) | {"role": "chosen"} for s in seeds]
+    return out + chosen_rows + selection_rows
 
 
 # ------------------------------------------------------------------------------------------------ summaries
@@ -103,63 +104,162 @@ def formatted(stats: pd.DataFrame, columns: str | None = None) -> pd.DataFrame:
     return table.pivot(index="method", columns=columns, values="cell").reindex(table.method.unique())
 
 
-def against(stats: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Each method's mean minus the ``reference`` method's (per label count where there are several), with the
-    standard error of the difference from the two seed spreads."""
-    keys = ["num_labels"] if "num_labels" in stats else []
-    ref = stats[stats.method == reference].set_index(keys) if keys else stats[stats.method == reference]
+def paired(
+    frame: pd.DataFrame, reference: str, error: bool = False, paper: dict | None = None
+) -> pd.DataFrame:
+    """Each method's reported runs against ``reference``'s, paired by seed (per label count where there are
+    several): the mean difference in points (accuracy, or error with ``error``), its 95 % paired t interval,
+    the number of seeds, the smallest difference the seeds can detect (``intervals.detectable``) and the
+    paper's effect for that comparison (``paper``: method or (method, num_labels) -> points)."""
+    chosen = frame[frame.role == "chosen"].copy()
+    chosen["method"] = chosen.apply(method_name, axis=1)
+    chosen["x"] = (1 - chosen.test_acc) * 100 if error else chosen.test_acc * 100
+    groups = chosen.groupby("num_labels") if "num_labels" in chosen else [(None, chosen)]
     rows = []
-    for r in stats[stats.method != reference].itertuples():
-        base = ref.loc[r.num_labels] if keys else ref.iloc[0]
-        se = ((r.sd**2 / r.seeds) + (base["sd"] ** 2 / base["seeds"])) ** 0.5
-        rows.append(
-            {"method": r.method, **{k: getattr(r, k) for k in keys}, "diff": r.mean - base["mean"], "se": se}
-        )
+    for count, g in groups:
+        ref = g[g.method == reference].set_index("seed").x
+        for method in [m for m in g.method.unique() if m != reference]:
+            other = g[g.method == method].set_index("seed").x
+            seeds = sorted(set(ref.index) & set(other.index))
+            iv = paired_interval(other[seeds].tolist(), ref[seeds].tolist())
+            sd = float((other[seeds] - ref[seeds]).std()) if len(seeds) > 1 else float("nan")
+            effect = (paper or {}).get((method, count), (paper or {}).get(method, float("nan")))
+            rows.append(
+                {
+                    "method": method,
+                    **({"num_labels": count} if count is not None else {}),
+                    "diff": iv.estimate,
+                    "low": iv.low,
+                    "high": iv.high,
+                    "seeds": len(seeds),
+                    "detectable": detectable(sd, len(seeds)),
+                    "paper": effect,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-PAPER_SUPERVISED_GAINS = (0.04, 0.22)  # Table 2 of the paper: the terms' gains over cross-entropy, in points
+def decide_term(row: pd.Series, better: int) -> str:
+    """One term against its baseline: 'holds' when the interval lies on the claimed side of 0 (``better``:
+    +1 for accuracy, -1 for error), 'fails' when it lies on the other side, 'underpowered' when neither and
+    the paper's effect is below the smallest detectable one, else 'inconclusive'."""
+    low, high = better * row["low"], better * row["high"]
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "inconclusive"
+    if min(low, high) > 0:
+        return "holds"
+    if max(low, high) < 0:
+        return "fails"
+    power = math.isfinite(row["detectable"]) and abs(row["paper"]) < row["detectable"]
+    return "underpowered" if power else "inconclusive"
+
+
+def combine(claim_id: str, d: pd.DataFrame, better: int, unit: str, threshold: str, **numbers) -> Check:
+    """E1 / E2 from per-term decisions (``decide_term``): holds when every term holds, fails when
+    one fails, else inconclusive, 'underpowered' when an undecided term's paper effect is below what the
+    seeds can detect."""
+    words = d.apply(decide_term, axis=1, better=better)
+    text = "; ".join(
+        f"{n}{f', {r.num_labels} labels' if 'num_labels' in d else ''}: {r.method} {r['diff']:+.2f} "
+        f"[{r.low:+.2f}, {r.high:+.2f}] {unit} (detectable {r.detectable:.2f}, paper {r.paper:+.2f}): {w}"
+        for ((n, _), r), w in zip(d.iterrows(), words, strict=True)
+    )
+    undecided = set(words) - {"holds", "fails"}
+    # the evidence shown: the term whose interval reaches furthest toward the wrong side of 0
+    evidence = None
+    if len(d):
+        reach = d.low if better > 0 else -d.high
+        r = d.loc[reach.fillna(-math.inf).idxmin()] if reach.notna().any() else d.iloc[0]
+        evidence = Interval(
+            float(r["diff"]), float(r.low), float(r.high), int(r.seeds), "paired t interval over seeds"
+        )
+    return Check.rule(
+        claim_id,
+        bool(len(words)) and set(words) == {"holds"},
+        "fails" in set(words),
+        text,
+        threshold,
+        evidence=evidence,
+        null=0.0,
+        paper=", ".join(
+            f"{r.method}{f' {r.num_labels}' if 'num_labels' in d else ''}: {r.paper:+.2f}"
+            for _, r in d.iterrows()
+        ),
+        note="underpowered" if "underpowered" in undecided else "",
+        terms=[
+            [
+                str(n),
+                r.method,
+                *([int(r.num_labels)] if "num_labels" in d else []),
+                r["diff"],
+                r.low,
+                r.high,
+                r.detectable,
+                w,
+            ]
+            for ((n, _), r), w in zip(d.iterrows(), words, strict=True)
+        ],
+        **numbers,
+    )
+
+
+# The paper's effects, in points: Table 2 (CIFAR-10 / WRN-28-2) accuracy gains over cross-entropy, and Table 1
+# (CIFAR-10) error reductions over FreeMatch per label count (negative: error goes down).
+PAPER_TABLE2_GAINS = {"cross-entropy + MI": 0.17, "cross-entropy + HDR": 0.22}
+PAPER_TABLE1_GAINS = {
+    ("FreeMatch + MI", 10): -3.20,
+    ("FreeMatch + HDR", 10): -3.38,
+    ("FreeMatch + MI", 40): -0.24,
+    ("FreeMatch + HDR", 40): -0.27,
+    ("FreeMatch + MI", 250): -0.32,
+    ("FreeMatch + HDR", 250): -0.28,
+}
 
 
 def _moves(d: pd.DataFrame, base: str) -> str:
     return ", ".join(
-        f"{r.method.removeprefix(base).strip()} {r.diff:+.2f} ± {r.se:.2f}" for r in d.itertuples()
+        f"{r.method.removeprefix(base).strip()} {r.diff:+.2f} [{r.low:+.2f}, {r.high:+.2f}]"
+        for r in d.itertuples()
     )
 
 
-def reading(sup_stats: dict[str, pd.DataFrame], ssl_stats: dict[str, pd.DataFrame]) -> str:
-    """The chapter's paragraph on what this build's Tables 1 and 2 show, written from the numbers (means and
-    standard errors over seeds, as ``summarize`` gives them), so it is right under every profile."""
+def reading(sup: dict[str, pd.DataFrame], ssl: dict[str, pd.DataFrame]) -> str:
+    """The chapter's paragraph on what this build's Tables 1 and 2 show, written from the runs (paired
+    differences by seed with their 95 % intervals, ``paired``), so it is right under every profile."""
     sentences, diffs = [], []
-    for name, stats in sup_stats.items():
-        d = against(stats, "cross-entropy")
+    for name, frame in sup.items():
+        d = paired(frame, "cross-entropy", paper=PAPER_TABLE2_GAINS)
         diffs.append(d)
         sentences.append(
-            f"In Table 2 ({name}) the terms change mean test accuracy by {_moves(d, 'cross-entropy')} points."
+            f"In Table 2 ({name}) the terms change test accuracy by {_moves(d, 'cross-entropy')} points "
+            "(mean paired difference over seeds, 95 % interval)."
         )
-    for name, stats in ssl_stats.items():
-        d = against(stats, "FreeMatch")
+    for name, frame in ssl.items():
+        d = paired(frame, "FreeMatch", error=True, paper=PAPER_TABLE1_GAINS)
         terms, base = d[d.method.str.startswith("FreeMatch")], d[d.method == "supervised only"]
         diffs.append(terms)
         by_count = "; ".join(
             f"{n} labels: {_moves(terms[terms.num_labels == n], 'FreeMatch')}"
             for n in terms.num_labels.unique()
         )
-        sentences.append(f"In Table 1 ({name}) they change FreeMatch's mean test error by {by_count} points.")
+        sentences.append(f"In Table 1 ({name}) they change FreeMatch's test error by {by_count} points.")
         vs = ", ".join(
-            f"{-r.diff:+.2f} ± {r.se:.2f} points at {r.num_labels} labels" for r in base.itertuples()
+            f"{-r.diff:+.2f} [{-r.high:+.2f}, {-r.low:+.2f}] points at {r.num_labels} labels"
+            for r in base.itertuples()
         )
         sentences.append(
-            f"FreeMatch's mean test error minus that of supervised training on the same labeled images: {vs}."
+            f"FreeMatch's test error minus that of supervised training on the same labeled images: {vs}."
         )
     if diffs:
         all_d = pd.concat(diffs)
-        noise = int((all_d["diff"].abs() <= 2 * all_d.se).sum())
-        band = float((2 * all_d.se).min())
+        straddle = int(((all_d.low <= 0) & (all_d.high >= 0)).sum())
+        mde = all_d.detectable.dropna()
+        band = f"{mde.min():.2f} to {mde.max():.2f}" if len(mde) else "not computable (one seed)"
         sentences.append(
-            f"{noise} of the {len(all_d)} differences between a term and its baseline lie within two standard "
-            f"errors, that is, within seed noise; the narrowest two-standard-error band here is {band:.2f} "
-            f"points, against the paper's supervised gains of {PAPER_SUPERVISED_GAINS[0]} to "
-            f"{PAPER_SUPERVISED_GAINS[1]} points."
+            f"{straddle} of the {len(all_d)} intervals between a term and its baseline contain 0. The smallest "
+            f"differences these seeds can detect (80 % power) are {band} points, against the paper's effects "
+            f"of {min(PAPER_TABLE2_GAINS.values())} to {max(PAPER_TABLE2_GAINS.values())} points (Table 2) "
+            f"and {min(map(abs, PAPER_TABLE1_GAINS.values()))} to {max(map(abs, PAPER_TABLE1_GAINS.values()))} "
+            "points (Table 1, CIFAR-10)."
         )
     return " ".join(sentences)

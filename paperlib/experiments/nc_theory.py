@@ -25,15 +25,13 @@ from ..configs import (
     tuple_of,
     validate,
 )
+from ..intervals import batch_interval
 from ..metrics import feature_entropy, gram, hdr, interplay, mir
 from ..progress import progress
 from ..rng import generator
 from ..theory import collapsed_features, lemma45_bound, nc_mir_bound, regression_error, simplex_etf
 from ..verdicts import Check
 from .spec import Experiment
-
-X1_CLAIM = "The batch-mean estimate is biased against the exact dataset-level value"
-
 
 AT_LEAST_3 = Rule(lambda v: POSITIVE_INT(v) and v >= 3, "an integer >= 3")
 
@@ -221,7 +219,8 @@ def collapse_path(num_classes: int, per_class: int, dim: int, steps: int = 21, s
 def batch_bias(
     n: int, num_classes: int, dim: int, noise: float, batch_sizes: Iterable[int], seed: int = 0
 ) -> pd.DataFrame:
-    """Exact dataset-level MIR/HDR against the batch mean on a noisy collapsed set in random order (X1)."""
+    """Exact dataset-level MIR/HDR against the batch mean (with the sd of the per-batch values and the number
+    of batches) on a noisy collapsed set in random order (X4)."""
     g = generator(seed)
     heads = simplex_etf(num_classes, dim=dim, seed=seed)
     labels = torch.randint(0, num_classes, (n,), generator=g)
@@ -231,7 +230,8 @@ def batch_bias(
     for b in progress(list(batch_sizes), desc="batch size"):
         est = interplay(feats, heads, labels, batch_size=b)
         for key in ("mir", "hdr"):
-            rows.append(dict(batch_size=b, metric=key, batch_mean=est[key], exact=exact[key]))
+            spread = dict(sd=est[f"{key}_sd"], batches=est["batches"])
+            rows.append(dict(batch_size=b, metric=key, batch_mean=est[key], exact=exact[key], **spread))
     out = pd.DataFrame(rows)
     out["bias"] = out["batch_mean"] - out["exact"]
     return out
@@ -300,50 +300,75 @@ def rank_correlations(ranks: pd.DataFrame) -> dict[str, float]:
     return {s: float(stats.spearmanr(g["rank"], g.exp_entropy)[0]) for s, g in ranks.groupby("spectrum")}
 
 
+def relative_errors(ranks: pd.DataFrame) -> dict[str, float]:
+    """Median |exp(H) - rank| / rank per spectrum: how far exp(H) is from the rank it stands in for."""
+    err = (ranks.exp_entropy - ranks["rank"]).abs() / ranks["rank"]
+    return {s: float(e.median()) for s, e in err.groupby(ranks.spectrum)}
+
+
 def check_T4(reg: pd.DataFrame, ranks: pd.DataFrame) -> Check:
-    """T4: no draw violates Lemma 4.5 or Theorem 4.6, exp(H) never exceeds the rank, and exp(H) orders
-    matrices by rank (Spearman rho >= 0.95 for each spectrum)."""
+    """T4: no draw violates Lemma 4.5 or Theorem 4.6, exp(H) never exceeds the rank (a property of entropy),
+    and exp(H) orders matrices by rank (Spearman rho >= 0.95 for each spectrum). How closely exp(H) equals the
+    rank is not a theorem (it depends on the spectrum): the median relative error is reported beside it."""
     viol_45 = int((reg.error < reg.lemma45 - TOL_RANGE).sum())
     viol_46 = int(
         ((reg.lemma45 > reg.thm46_mid + TOL_RANGE) | (reg.thm46_mid > reg.thm46_right + TOL_RANGE)).sum()
     )
     viol_rank = int((ranks.exp_entropy > ranks["rank"] + TOL_RANGE).sum())
     rho = rank_correlations(ranks)
+    rel = relative_errors(ranks) if len(ranks) else {}
     low = np.nan if not rho or any(np.isnan(v) for v in rho.values()) else min(rho.values())
     ok = viol_45 == 0 and viol_46 == 0 and viol_rank == 0 and low >= 0.95
+    errors = ", ".join(f"{s} {e:.0%}" for s, e in rel.items())
     return Check.of(
         "T4",
         ok,
         f"{viol_45} Lemma 4.5 and {viol_46} Thm 4.6 violations in {len(reg)} draws; exp(H) <= rank "
-        f"violated {viol_rank} times; Spearman rho(exp H, rank) >= {low:.2f}",
+        f"violated {viol_rank} times; Spearman rho(exp H, rank) >= {low:.2f}; median |exp(H) - rank| / rank: "
+        f"{errors}",
         "0 violations; rho >= 0.95",
         inconclusive=len(reg) == 0 or np.isnan(low),
+        evidence=None,
+        null=None,
         lemma45_violations=viol_45,
         thm46_violations=viol_46,
         rank_violations=viol_rank,
         rho=rho,
+        relative_error=rel,
     )
 
 
-def check_X1(bias: pd.DataFrame) -> Check:
-    """X1 on synthetic features: the batch-mean MIR at the smallest batch is more than 5 % (relative) from
-    the exact value, and the gap shrinks at the largest batch (``batch_bias``)."""
+PAPER_BATCH = 64  # the batch size of the paper's estimate
+
+
+def check_X4(bias: pd.DataFrame) -> Check:
+    """X4 on synthetic features (``batch_bias``): at the batch size closest to the paper's 64, the 95 %
+    interval of the batch-mean MIR (t interval over its batches) excludes the exact value, and the gap at the
+    smallest batch size exceeds the gap at the largest (it depends on batch size). Fails where the interval at
+    64 lies within 1 % (relative) of the exact value; inconclusive otherwise."""
     mir_rows = bias[bias.metric == "mir"].sort_values("batch_size").set_index("batch_size")
     if len(mir_rows) < 2:
-        return Check.of("X1", False, f"{len(mir_rows)} batch size(s): a gap needs two", "", inconclusive=True)
+        return Check.of("X4", False, f"{len(mir_rows)} batch size(s): a gap needs two", "", inconclusive=True)
     exact = float(mir_rows.exact.iloc[0])
+    b = int(mir_rows.index[np.abs(mir_rows.index - PAPER_BATCH).argmin()])
+    at = mir_rows.loc[b]
+    interval = batch_interval(float(at.batch_mean), float(at.sd), int(at.batches))
     gap_small = abs(mir_rows.bias.iloc[0]) / abs(exact)
     gap_large = abs(mir_rows.bias.iloc[-1]) / abs(exact)
     b0, b1 = mir_rows.index[0], mir_rows.index[-1]
-    return Check.of(
-        "X1",
-        gap_small > 0.05 and gap_large < gap_small,
-        f"relative MIR gap {gap_small:.2f} at batch {b0}, {gap_large:.2f} at batch {b1} (synthetic)",
-        "> 0.05 at the smallest batch and shrinking",
-        inconclusive=bool(np.isnan(gap_small) or np.isnan(gap_large)),
+    return Check.rule(
+        "X4",
+        (interval.above(exact) or interval.below(exact)) and gap_large < gap_small,
+        interval.defined and max(abs(interval.low - exact), abs(interval.high - exact)) <= 0.01 * abs(exact),
+        f"MIR batch-mean at batch {b}: {interval.text(3)} vs exact {exact:.3f}; relative gap {gap_small:.2f} at "
+        f"batch {b0}, {gap_large:.2f} at batch {b1} (synthetic)",
+        "interval excludes the exact value and the gap shrinks with batch size",
+        evidence=interval,
+        null=exact,
+        exact=f"{exact:.4f}",
         gap_smallest_batch=gap_small,
         gap_largest_batch=gap_large,
-        batch_sizes=[int(b0), int(b1)],
+        batch_sizes=[int(b0), b, int(b1)],
     )
 
 
@@ -360,7 +385,7 @@ SPEC = Experiment(
         "T1": "At neural collapse HDR(G(W), G(M)) = 0 and MIR equals the closed form of Thm 4.2",
         "T2": "The same values hold between sample features and their class heads (Cor 4.3)",
         "T3": "MIR and HDR lie in [0, 1]",
-        "T4": "Lemma 4.5 and Thm 4.6 bounds hold; exp(H(G(Z))) tracks rank(Z)",
-        "X1": X1_CLAIM,
+        "T4": "Lemma 4.5 and Thm 4.6 bounds hold; exp(H(G(Z))) never exceeds rank(Z) and orders by rank",
+        "X4": "On synthetic features the batch-mean estimate is biased against the exact value",
     },
 )

@@ -3,6 +3,7 @@ shell reports it and which claims it decides."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,10 +67,48 @@ class Experiment:
             return self.report(profile, **overrides)
         return "\n".join(describe(r) for r in self.runs(profile, **overrides))
 
+    def scale(self, profile: str, **overrides: Any) -> dict[str, Any]:
+        """What a verdict of this experiment rests on under ``profile``: data, model, steps, seeds (and the
+        grokking task's p and train_frac), gathered from every config of the sweep."""
+        found: dict[str, list] = {}
+        for cfg in self.sweep(profile, **overrides):
+            for key, value in _scale_fields(cfg).items():
+                if value not in found.setdefault(key, []):
+                    found[key].append(value)
+        out: dict[str, Any] = {"profile": profile, "data": "synthetic"}
+        out.update({k: v[0] if len(v) == 1 else v for k, v in found.items()})
+        if "seed" in out:
+            seed = out.pop("seed")
+            out.setdefault("seeds", seed if isinstance(seed, list) else [seed])
+        if "dataset" in out:
+            out["data"] = out.pop("dataset")
+        return out
+
     @property
     def runnable(self) -> bool:
         """Whether the shell can run it (it trains or reports something)."""
         return self.report is not None or self.trainer is not None
+
+
+_SCALE_KEYS = ("dataset", "model", "steps", "seeds", "seed", "p", "train_frac", "label_counts")
+
+
+def _scale_fields(cfg: Any) -> dict[str, Any]:
+    """The scale fields of a config, outer fields first (a study's ``seeds`` wins over its runs' ``seed``)."""
+    out: dict[str, Any] = {}
+    nested = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            nested.append(value)
+        elif f.name in _SCALE_KEYS:
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    for inner in nested:
+        for key, value in _scale_fields(inner).items():
+            out.setdefault(key, value)
+    if "seeds" in out:
+        out.pop("seed", None)
+    return out
 
 
 def describe(run: runs.Run) -> str:

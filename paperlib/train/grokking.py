@@ -5,7 +5,7 @@ pairs, cross-entropy in float64 over all p + 1 outputs (the reference's ``full_l
 output; its analysis drops it). At evaluation steps: that loss and the accuracy (argmax over the p labels) on
 train and test, and ``interplay`` between the last-position features and the p label heads, exact on a fixed
 random subset of each split (the joint Gram has p * d_model >> n dimensions here, so the exact value costs an
-n x n eigenvalue problem).
+n x n eigenvalue problem), and the paper's batch mean over batches of 64 of the same subset.
 An optional Grokfast filter (Lee et al., 2024) adds an exponential moving average of past gradients to the
 gradient.
 """
@@ -34,6 +34,8 @@ from ..models.transformer import GrokTransformer
 from ..rng import generator
 from ..runs import Run
 from .loop import Method, Row, fit
+
+PAPER_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,12 @@ class Grokking(Method):
             rows.append((step, split, "acc", hit.double().mean().item()))
             rows.append((step, split, "loss", F.cross_entropy(logits.double(), labels).item()))
             sub = self.subsets[split]
-            for key, value in interplay(feats[sub], self.model.head_weight, labels[sub]).items():
+            heads = self.model.head_weight
+            for key, value in interplay(feats[sub], heads, labels[sub]).items():
                 rows.append((step, split, key, float(value)))
+            # the paper's estimator: the mean over batches of 64 (the subset is in random order)
+            batch = interplay(feats[sub], heads, labels[sub], batch_size=PAPER_BATCH)
+            rows += [(step, split, f"{k}_batch", float(batch[k])) for k in ("mir", "hdr")]
         return rows
 
     def step(self, step: int) -> list[Row]:

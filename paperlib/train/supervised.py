@@ -166,6 +166,8 @@ def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: 
     out.update(_ratios(safe, heads, labels, None))
     batch = _ratios(safe, heads, labels, metric_batch)
     out["batches_skipped"] = batch.pop("skipped_batches", math.nan)
+    out["batches"] = batch.pop("batches", math.nan)
+    out.update({f"{k}_batch_sd": batch.pop(f"{k}_sd", math.nan) for k in ("mir", "hdr")})
     out.update({f"{k}_batch": v for k, v in batch.items()})
     out.update(nc_measures(safe, labels, heads, model.head.bias.detach().cpu()))
     return out
