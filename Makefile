@@ -52,7 +52,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check paperlib tests benchmarks conftest.py
 
 clean:
-	rm -rf book/_build book/chapters book/scorecard.md
+	rm -rf book/_build book/chapters book/scorecard.md book/found.md
 
 # Re-execute the committed notebooks in place under the smoke profile (their outputs are what nbval checks).
 notebooks: setup

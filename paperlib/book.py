@@ -121,6 +121,7 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     os.environ.setdefault("PAPERLIB_QUIET", "1")  # progress bars are noise in a rendered page
     execute_all(out_dir, profile)
     atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
+    atomic_write_text(out_dir / "found.md", _found_page(profile))
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")),
         "build",
@@ -136,12 +137,36 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
 
 
 def _scorecard_page(profile: str) -> str:
+    """The scorecard page: theorem checks, the paper's empirical claims and the study's own, each a table with
+    its evidence, and one generated line per claim that does not hold on how its setting differs."""
     counts = claims.scorecard(profile).verdict.value_counts().to_dict()
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
-    return (
+    parts = [
         "# Scorecard\n\n"
-        f"Every claim of the paper with its verdict in this build (profile **{profile}**: {summary}).\n"
-        "A verdict comes from the statistic and threshold written in the chapter before the run; `not run` "
-        "means no chapter of this build has tested the claim yet. Rebuild it from the shell with "
-        f"`python -m paperlib claims --profile {profile}`.\n\n" + claims.scorecard_markdown(profile)
+        f"Every claim with its verdict in this build (profile **{profile}**: {summary}). A verdict comes from "
+        "the decision rule written in its chapter before the run: `holds` when the effect is in the claimed "
+        "direction and its 95 % interval excludes the null, `fails` when the interval excludes the claimed "
+        "effect, `inconclusive` otherwise (*underpowered* when the paper's own effect is smaller than what the "
+        "seeds run can detect). `estimate` and `interval` are the deciding quantity (the paper's batch-mean "
+        "estimate where ratios are involved) and its 95 % interval (t over seeds, paired by seed, Fisher-z for "
+        "correlations, or t over batches, as each chapter says); `null` is the value it is tested against. "
+        f"Rebuild it from the shell with `python -m paperlib claims --profile {profile}` (`--json` for every "
+        "field).\n"
+    ]
+    rows = claims.rows(profile)
+    for key, title in claims.SECTIONS.items():
+        ids = [r["id"] for r in rows if claims.section(r["id"]) == key]
+        parts.append(f"\n## {title}\n\n" + claims.scorecard_markdown(profile, ids))
+    gaps = [claims.setting_gap(r) for r in rows if r["verdict"] != "holds" and claims.section(r["id"]) != "T"]
+    if gaps:
+        parts.append("\n## Where a claim does not hold: this build's setting against the paper's\n\n")
+        parts.append("\n".join(f"- {g}" for g in gaps) + "\n")
+    return "".join(parts)
+
+
+def _found_page(profile: str) -> str:
+    """The intro's generated part: what this build found, from the scorecard."""
+    return (
+        f"This build ran the **{profile}** profile. Its verdicts, from the [scorecard](scorecard.md):\n\n"
+        + claims.found(profile)
     )

@@ -202,6 +202,51 @@ def scorecard_text(profile: str, width: int = 100) -> str:
     return "\n".join(line.rstrip()[:width] for line in lines)
 
 
+def _paper_scale(cid: str) -> dict:
+    """The scale the paper profile runs a claim at (its experiment's ``scale('paper')``)."""
+    claim = registry.claims()[cid]
+    return registry.get(claim.experiments[0]).scale("paper") if claim.experiments else {}
+
+
+def setting_gap(row: dict) -> str:
+    """One generated line on how a verdict's setting differs from the paper's: the scale it was decided at
+    against the paper profile's (data, model, steps, seeds), or that it is the paper's setting."""
+    if row["verdict"] == "not run":
+        return f"{row['id']}: not run in this build."
+    ours, paper = row.get("scale") or {}, _paper_scale(row["id"])
+    keys = ("data", "model", "steps", "seeds", "p", "train_frac")
+    differs = [k for k in keys if k in ours and k in paper and ours[k] != paper[k]]
+    if not differs:
+        return f"{row['id']} ({row['verdict']}): decided at the paper's settings ({scale_text(ours)})."
+    return (
+        f"{row['id']} ({row['verdict']}): decided at {scale_text(ours)}; the paper profile runs "
+        f"{scale_text(paper)}."
+    )
+
+
+def found(profile: str) -> str:
+    """'What this build found': per section, the count of each verdict and one line per claim with its
+    verdict, estimate and interval, written from the stored rows."""
+    lines = []
+    by_section: dict[str, list[dict]] = {}
+    for row in rows(profile):
+        by_section.setdefault(section(row["id"]), []).append(row)
+    for key, title in SECTIONS.items():
+        part = by_section.get(key, [])
+        if not part:
+            continue
+        counts = pd.Series([r["verdict"] for r in part]).value_counts()
+        lines.append(f"**{title}** ({', '.join(f'{n} {v}' for v, n in counts.items())}):\n")
+        for r in part:
+            shown = _readable(r)
+            evidence = (
+                f"; estimate {shown['estimate']} {shown['interval']}".rstrip() if shown["estimate"] else ""
+            )
+            lines.append(f"- **{r['id']}** {r['claim']}: *{r['verdict']}*{evidence}.")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def to_json(profile: str) -> str:
     """Every row with its evidence, as the JSON that ``python -m paperlib claims --json`` prints."""
     return json.dumps(rows(profile), indent=2, allow_nan=False)

@@ -45,3 +45,14 @@ def stacked(rows: int, height: float = 2.6, width: float = 7.0):
     """``rows`` panels above each other with a shared x axis: readable at the book's column width."""
     fig, axes = plt.subplots(rows, 1, figsize=(width, height * rows), sharex=True)
     return fig, axes
+
+
+def mean_band(ax, table, x: str, y: str, color: str, label: str | None = None, style: str = "o-") -> None:
+    """The mean over seeds of ``y`` against ``x`` with a band of +-1 sd over seeds (``table`` has one row per
+    seed and ``x``); with one seed, the line alone."""
+    stats = table.groupby(x)[y].agg(["mean", "std"]).sort_index()
+    ax.plot(stats.index, stats["mean"], style, color=color, ms=4, label=label)
+    if stats["std"].notna().any():
+        ax.fill_between(
+            stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=color, alpha=0.2
+        )

@@ -56,6 +56,7 @@ class Claim:
     id: str
     text: str
     notebooks: tuple[str, ...]
+    experiments: tuple[str, ...] = ()
 
     @property
     def notebook(self) -> str:
@@ -70,13 +71,17 @@ def claims() -> dict[str, Claim]:
     """Every claim id decided by some experiment, in the paper's order (T, D, L, S, P, G, E, then X)."""
     texts: dict[str, str] = {}
     books: dict[str, list[str]] = {}
+    owners: dict[str, list[str]] = {}
     for spec in experiments_by_name().values():
         for cid, text in spec.claims.items():
             if texts.setdefault(cid, text) != text:
                 raise RuntimeError(f"claim {cid} has two texts: {texts[cid]!r} and {text!r}")
             books.setdefault(cid, []).append(spec.notebook)
+            owners.setdefault(cid, []).append(spec.name)
 
     def order(cid: str) -> tuple:
         return (_SECTION_ORDER.find(cid[0]) % len(_SECTION_ORDER), int(cid[1:]) if cid[1:].isdigit() else 0)
 
-    return {cid: Claim(cid, texts[cid], tuple(books[cid])) for cid in sorted(texts, key=order)}
+    return {
+        cid: Claim(cid, texts[cid], tuple(books[cid]), tuple(owners[cid])) for cid in sorted(texts, key=order)
+    }

@@ -1,7 +1,9 @@
-"""Every claim check on small hand-built tables made to hold, to fail and to be inconclusive.
+"""Every claim check on small hand-built tables made to hold, to fail, to be inconclusive and (E1, E2) to be
+underpowered, under the pre-registered rules with 95 % intervals (``paperlib.intervals``, ``Check.rule``).
 
 Each "fails" table differs from its "holds" table only in the property the claim is about, so a check that
-cannot fail (or cannot hold) is caught. The checks are pure functions of tables: no training, no data.
+cannot fail (or cannot hold) is caught; seeds carry noise so that the intervals have a width. The checks are
+pure functions of tables: no training, no data.
 """
 
 import json
@@ -9,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from paperlib import verdicts
 from paperlib.experiments import (
@@ -21,6 +24,9 @@ from paperlib.experiments import (
     pruning,
     supervised_info,
 )
+from paperlib.experiments import info_losses as il
+from paperlib.intervals import Interval
+from paperlib.theory import nc_mir_bound
 from paperlib.verdicts import Check
 
 # ------------------------------------------------------------------------------------------------ verdicts
@@ -61,13 +67,51 @@ def test_check_of_numbers_are_plain_and_json_able():
     assert json.loads(json.dumps(c.numbers, allow_nan=False)) == c.numbers
 
 
+@pytest.mark.parametrize(
+    "holds, fails, verdict",
+    [(True, False, "holds"), (True, True, "holds"), (False, True, "fails"), (False, False, "inconclusive")],
+)
+def test_check_rule_verdict_word_and_note(holds, fails, verdict):
+    """holds wins, then fails; the note (and so the label's qualifier) is kept only when inconclusive."""
+    evidence = Interval(0.4, 0.1, 0.7, 3, "t interval over 3 seeds")
+    c = Check.rule("E1", holds, fails, "s", "t", evidence=evidence, null=0.0, note="underpowered")
+    assert c.verdict == verdict
+    assert c.note == ("underpowered" if verdict == "inconclusive" else "")
+    assert c.label == ("inconclusive (underpowered)" if verdict == "inconclusive" else verdict)
+    assert (c.estimate, c.interval, c.null, c.method) == (0.4, [0.1, 0.7], 0.0, "t interval over 3 seeds")
+
+
+def test_check_interval_without_bounds_is_json_able():
+    c = Check.rule("S1", False, False, "s", "t", evidence=Interval(0.2, np.nan, np.nan, 1, "m"))
+    assert c.estimate == 0.2 and c.interval == [None, None] and c.label == "inconclusive"
+
+
+def test_little_change():
+    """Holds when every upper end is within its margin, fails when a lower end exceeds it."""
+    margins = {"a": 0.1, "b": 1.0}
+
+    def diffs(a, b=(0.0, 0.0, 0.1)):
+        return {("s", "a"): Interval(*a, 6, "m"), ("s", "b"): Interval(*b, 6, "m")}
+
+    assert verdicts.little_change("S1", diffs((0.05, 0.0, 0.09)), margins, "level").verdict == "holds"
+    assert verdicts.little_change("S1", diffs((0.05, 0.0, 0.11)), margins, "level").verdict == "inconclusive"
+    fails = verdicts.little_change("S1", diffs((0.3, 0.2, 0.4)), margins, "level")
+    assert (fails.verdict, fails.estimate, fails.null) == ("fails", 0.3, 0.1)  # the worst relative to margin
+    undefined = verdicts.little_change("S1", diffs((0.05, np.nan, np.nan)), margins, "level")
+    assert (undefined.label, undefined.numbers["largest_difference"]["s a"]) == (
+        "inconclusive (no seed spread)",
+        [0.05, None, None],
+    )
+    assert verdicts.little_change("S1", {}, margins, "level").verdict == "inconclusive"
+
+
 def test_value_range():
     assert verdicts.value_range(pd.Series([3.0, 1.0, 2.5])) == 2.0
     spread = verdicts.value_range(pd.DataFrame({"a": [1.0, 4.0], "b": [0.5, 0.5]}))
     assert spread.to_dict() == {"a": 3.0, "b": 0.0}
 
 
-# ----------------------------------------------------------------------------- nc_theory: T1, T2, T3, T4, X1
+# --------------------------------------------------------------------------------- nc_theory: T1, T2, T3, T4
 
 
 def collapse_table(heads_err: float = 0.0, samples_err: float = 0.0, column: str = "mir") -> pd.DataFrame:
@@ -185,6 +229,10 @@ def test_T4_fails(reg, ranks, count):
     assert c.numbers[count[0]] == count[1]
 
 
+def test_T4_threshold_text():
+    assert nc_theory.check_T4(regression_table(), rank_table()).threshold == "0 violations; rho >= 0.95"
+
+
 def test_T4_inconclusive_without_draws():
     c = nc_theory.check_T4(regression_table().iloc[:0], rank_table())
     assert (c.id, c.verdict) == ("T4", "inconclusive")
@@ -197,50 +245,96 @@ def test_T4_inconclusive_when_a_spectrum_has_no_rho():
     assert c.verdict == "inconclusive"
 
 
-def bias_table(mir_batch: dict[int, float], exact: float = 0.5) -> pd.DataFrame:
-    """``batch_bias``: batch-mean MIR per batch size (HDR rows with no bias)."""
-    rows = [dict(batch_size=b, metric="mir", batch_mean=v, exact=exact) for b, v in mir_batch.items()]
-    rows += [dict(batch_size=b, metric="hdr", batch_mean=0.3, exact=0.3) for b in mir_batch]
+# ------------------------------------------------------------------------------------------- nc_theory: X4
+
+BATCHES = {16: 128, 64: 32, 1024: 2}  # 2,048 samples: batches per batch size
+
+
+def bias_table(mir_batch=None, exact: float = 0.5, sd: float = 0.01, batches=None) -> pd.DataFrame:
+    """``batch_bias``: batch-mean MIR per batch size with the sd of its per-batch values and the number of
+    batches (HDR rows unbiased). By default biased: 20 % above the exact value at batch 16, 10 % at 64, 2 % at
+    1024, each interval narrow (sd 0.01)."""
+    mir_batch = {16: 0.6, 64: 0.55, 1024: 0.51} if mir_batch is None else mir_batch
+    batches = BATCHES if batches is None else batches
+    rows = [
+        dict(batch_size=b, metric="mir", batch_mean=v, exact=exact, sd=sd, batches=batches[b])
+        for b, v in mir_batch.items()
+    ]
+    rows += [
+        dict(batch_size=b, metric="hdr", batch_mean=0.3, exact=0.3, sd=sd, batches=batches[b])
+        for b in mir_batch
+    ]
     t = pd.DataFrame(rows)
     t["bias"] = t.batch_mean - t.exact
     return t
 
 
+def test_X4_holds():
+    c = nc_theory.check_X4(bias_table({1024: 0.51, 16: 0.6, 64: 0.55}))  # unsorted input
+    assert (c.id, c.verdict) == ("X4", "holds")
+    half = stats.t.ppf(0.975, 31) * 0.01 / np.sqrt(32)
+    assert c.estimate == pytest.approx(0.55) and c.interval == pytest.approx([0.55 - half, 0.55 + half])
+    assert c.null == 0.5 and c.exact == "0.5000"
+    assert c.numbers["gap_smallest_batch"] == pytest.approx(0.2)
+    assert c.numbers["gap_largest_batch"] == pytest.approx(0.02)
+    assert c.numbers["batch_sizes"] == [16, 64, 1024]
+
+
+def test_X4_holds_below_the_exact_value():
+    assert nc_theory.check_X4(bias_table({16: 0.4, 64: 0.45, 1024: 0.49})).verdict == "holds"
+
+
 @pytest.mark.parametrize(
-    "mir_batch, verdict",
+    "table, verdict",
     [
-        ({1024: 0.51, 16: 0.6, 128: 0.55}, "holds"),  # biased at batch 16, less so at 1024 (unsorted input)
-        ({16: 0.51, 128: 0.505, 1024: 0.5}, "fails"),  # no bias worth the name at the smallest batch
-        ({16: 0.6, 128: 0.65, 1024: 0.7}, "fails"),  # the gap grows with the batch
-        ({16: 0.6}, "inconclusive"),
+        (bias_table({16: 0.6, 64: 0.5, 1024: 0.51}), "fails"),  # unbiased at 64: interval within 1 %
+        (bias_table(batches={16: 128, 64: 1, 1024: 2}), "inconclusive"),  # one batch at 64: no interval
+        (bias_table(sd=0.3), "inconclusive"),  # the interval at 64 straddles the exact value
+        (bias_table({16: 0.51, 64: 0.55, 1024: 0.6}), "inconclusive"),  # the gap grows with the batch
+        (bias_table({64: 0.55}), "inconclusive"),  # one batch size: no gap to compare
     ],
 )
-def test_X1_synthetic(mir_batch, verdict):
-    c = nc_theory.check_X1(bias_table(mir_batch))
-    assert (c.id, c.verdict) == ("X1", verdict)
-    if verdict == "holds":
-        assert c.numbers["gap_smallest_batch"] == pytest.approx(0.2)
-        assert c.numbers["gap_largest_batch"] == pytest.approx(0.02)
-        assert c.numbers["batch_sizes"] == [16, 1024]
+def test_X4_fails_and_inconclusive(table, verdict):
+    assert nc_theory.check_X4(table).verdict == verdict
+
+
+def test_X4_interval_undefined_with_one_batch():
+    c = nc_theory.check_X4(bias_table(batches={16: 128, 64: 1, 1024: 2}))
+    assert c.estimate == pytest.approx(0.55) and c.interval == [None, None]
+
+
+def test_X4_fails_when_a_narrow_interval_excludes_the_exact_value_within_one_percent():
+    narrow = bias_table({16: 0.6, 64: 0.502, 1024: 0.501}, sd=0.001)  # gap 0.4 % at 64, interval +- 0.04 %
+    assert nc_theory.check_X4(narrow).verdict == "fails"
+
+
+def test_X4_inconclusive_on_an_empty_table():
+    empty = pd.DataFrame(columns=["batch_size", "metric", "batch_mean", "exact", "bias", "sd", "batches"])
+    assert nc_theory.check_X4(empty).verdict == "inconclusive"
 
 
 # ------------------------------------------------------------------------------ dynamics: D1, D2, X2, X1
 
-RISE = np.linspace(0.0, 1.0, 6)
+MIR_NC = nc_mir_bound(10)  # Fashion-MNIST: 0.952
 
 
 def curves_table(n: int = 6, **columns) -> pd.DataFrame:
-    """Training curves: accuracy and MIR rise, HDR and the NC measures fall; ``columns`` replace any."""
+    """Fashion-MNIST training curves over ``n`` evaluations: accuracy and batch-mean MIR rise (toward
+    MIR_NC(10) = 0.952), batch-mean HDR and the NC measures fall; the exact values sit away from the batch
+    means; the batch-mean MIR has a per-batch sd of 0.005 over 20 batches. ``columns`` replace any column."""
     rise = np.linspace(0.0, 1.0, n)
     t = pd.DataFrame(
         {
             "step": np.arange(n) * 100,
+            "dataset": "fashion_mnist",
             "acc": 0.1 + 0.8 * rise,
             "mir_batch": 0.2 + 0.5 * rise,
             "hdr_batch": 0.8 - 0.5 * rise,
             "nc1": 2.0 - 1.5 * rise,
             "nc2_equiangular": 0.5 - 0.4 * rise,
             "nc3": 1.0 - 0.8 * rise,
+            "mir_batch_sd": 0.005,
+            "batches": 20,
         }
     )
     t["mir"], t["hdr"] = t.mir_batch + 0.2, t.hdr_batch - 0.1  # exact values away from the batch means
@@ -249,8 +343,9 @@ def curves_table(n: int = 6, **columns) -> pd.DataFrame:
     return t
 
 
+RISE = np.linspace(0.0, 1.0, 6)
 GOOD = curves_table()
-SHORT = curves_table(n=2)  # two evaluations: no rank correlation
+SHORT = curves_table(n=3)  # three evaluations: a rank correlation, but no Fisher-z interval
 
 
 @pytest.mark.parametrize(
@@ -259,7 +354,7 @@ SHORT = curves_table(n=2)  # two evaluations: no rank correlation
         (dynamics.check_D1, "D1", curves_table(mir_batch=0.7 - 0.5 * RISE)),  # MIR falls as accuracy rises
         (dynamics.check_D2, "D2", curves_table(hdr_batch=0.3 + 0.5 * RISE)),  # HDR rises with accuracy
         (dynamics.check_X2, "X2", curves_table(nc3=0.2 + 0.8 * RISE)),  # NC3 grows while MIR rises
-        (dynamics.check_X1, "X1", curves_table(mir=1.01 * GOOD.mir_batch)),  # exact within 1 % of batch
+        (dynamics.check_X1, "X1", curves_table(mir=0.2 + 0.5 * RISE)),  # exact = batch mean: no bias
     ],
 )
 def test_dynamics_checks(check, cid, bad):
@@ -267,27 +362,119 @@ def test_dynamics_checks(check, cid, bad):
     assert check({"a": GOOD, "b": GOOD}).verdict == "holds"
     assert check({"a": bad}).verdict == "fails"
     assert check({"a": GOOD, "b": bad}).verdict == "fails"  # every setting must show it
-    assert (
-        check({"a": GOOD, "b": SHORT if cid != "X1" else curves_table(mir=np.nan)}).verdict == "inconclusive"
-    )
+    short = SHORT if cid != "X1" else curves_table(batches=1)  # X1: one batch, no interval
+    assert check({"a": GOOD, "b": short}).verdict == "inconclusive"
+    assert check({"a": short}).verdict == "inconclusive"
 
 
-def test_dynamics_numbers():
-    d1, d2 = dynamics.check_D1({"a": GOOD}), dynamics.check_D2({"a": GOOD})
-    assert d1.numbers == {"rho": {"a": pytest.approx(1.0)}, "mir_change": {"a": pytest.approx(0.5)}}
-    assert d2.numbers == {"rho": {"a": pytest.approx(-1.0)}, "hdr_change": {"a": pytest.approx(-0.5)}}
-    x2 = dynamics.check_X2({"a": GOOD}).numbers["rho"]
-    assert x2["a mir"] == pytest.approx({"nc1": -1.0, "nc2_equiangular": -1.0, "nc3": -1.0})
-    assert x2["a hdr"] == pytest.approx({"nc1": 1.0, "nc2_equiangular": 1.0, "nc3": 1.0})
-    assert dynamics.check_X1({"a": GOOD}).numbers["relative_gap"]["a"] == pytest.approx(0.2 / 0.9)
+@pytest.mark.parametrize(
+    "check", [dynamics.check_D1, dynamics.check_D2, dynamics.check_X1, dynamics.check_X2]
+)
+def test_dynamics_checks_are_inconclusive_without_runs(check):
+    assert check({}).verdict == "inconclusive"
+
+
+def test_D1_evidence():
+    c = dynamics.check_D1({"a": GOOD})
+    assert (c.verdict, c.null) == ("holds", 0.0)
+    assert c.estimate == pytest.approx(1.0) and c.interval[0] > 0.9  # rho = 1 over 6 points
+    assert c.numbers["mir_start_end"]["a"] == pytest.approx([0.2, 0.7])
+    assert c.numbers["gap_to_collapse"]["a"] == pytest.approx([MIR_NC - 0.2, MIR_NC - 0.7])
+    assert "0.900" in c.exact  # the exact MIR at the end is reported, not decisive
+
+
+def test_D1_fails_when_mir_rises_away_from_collapse():
+    """rho(acc, MIR) = 1, but MIR rises past MIR_NC(10): the gap to collapse grows."""
+    c = dynamics.check_D1({"a": curves_table(mir_batch=0.96 + 0.04 * RISE)})
+    assert c.numbers["rho"]["a"] == pytest.approx(1.0) and c.interval[0] > 0
+    assert c.numbers["gap_to_collapse"]["a"] == pytest.approx([0.96 - MIR_NC, 1.0 - MIR_NC])
+    assert c.verdict == "fails"
+
+
+def test_D1_reads_the_number_of_classes():
+    """The same curve rises toward MIR_NC(10) but away from MIR_NC(3) = 0.5."""
+    t = curves_table(mir_batch=0.6 + 0.3 * RISE)
+    assert dynamics.check_D1({"a": t}).verdict == "holds"
+    assert dynamics.check_D1({"a": t.assign(classes=3)}).verdict == "fails"
 
 
 def test_D1_needs_mir_to_end_above_its_start():
-    """A rank correlation alone is not enough: MIR must also end above where it started."""
+    """A rank correlation alone is not enough: MIR ending below its start moves away from MIR_NC."""
     wiggle = curves_table(n=12, mir_batch=[0.5, *np.linspace(0.2, 0.45, 11)])
     c = dynamics.check_D1({"a": wiggle})
-    assert c.numbers["rho"]["a"] >= 0.5 and c.numbers["mir_change"]["a"] < 0
+    assert c.numbers["rho"]["a"] >= 0.5 and c.numbers["mir_start_end"]["a"] == pytest.approx([0.5, 0.45])
     assert c.verdict == "fails"
+
+
+def test_D1_inconclusive_with_three_points():
+    c = dynamics.check_D1({"a": SHORT})
+    assert c.estimate == pytest.approx(1.0) and c.interval == [None, None]
+    assert c.verdict == "inconclusive"
+
+
+def test_D1_D2_decided_on_the_batch_means():
+    """Exact MIR falling and exact HDR rising do not change verdicts taken on the batch means."""
+    flipped = curves_table(mir=0.9 - 0.5 * RISE, hdr=0.2 + 0.5 * RISE)
+    assert dynamics.check_D1({"a": flipped}).verdict == "holds"
+    assert dynamics.check_D2({"a": flipped}).verdict == "holds"
+
+
+def test_D2_evidence_and_the_end_below_start():
+    c = dynamics.check_D2({"a": GOOD})
+    assert c.estimate == pytest.approx(-1.0) and c.interval[1] < -0.9 and c.null == 0.0
+    assert c.numbers["hdr_change"]["a"] == pytest.approx(-0.5)
+    # HDR falls through the run except for a last jump above its start: rho < 0 but HDR ends higher
+    jump = curves_table(n=12, hdr_batch=[*np.linspace(0.8, 0.3, 11), 0.85])
+    j = dynamics.check_D2({"a": jump})
+    assert j.numbers["rho"]["a"] < 0 and j.numbers["hdr_change"]["a"] == pytest.approx(0.05)
+    assert j.verdict == "fails"
+
+
+def test_X2_numbers():
+    c = dynamics.check_X2({"a": GOOD})
+    assert c.verdict == "holds" and c.null == 0.0
+    rho = c.numbers["rho"]
+    assert [rho[f"a mir {nc}"] for nc in dynamics.NC_COLUMNS] == pytest.approx([-1.0] * 3)
+    assert [rho[f"a hdr {nc}"] for nc in dynamics.NC_COLUMNS] == pytest.approx([1.0] * 3)
+
+
+def test_X2_fails_when_hdr_moves_against_an_nc_measure():
+    c = dynamics.check_X2({"a": curves_table(nc1=0.5 + 1.5 * RISE)})  # NC1 grows while HDR falls
+    assert c.verdict == "fails" and c.numbers["rho"]["a hdr nc1"] == pytest.approx(-1.0)
+
+
+def test_X1_evidence():
+    c = dynamics.check_X1({"a": GOOD})
+    half = stats.t.ppf(0.975, 19) * 0.005 / np.sqrt(20)
+    assert c.verdict == "holds"
+    assert c.estimate == pytest.approx(0.7) and c.interval == pytest.approx([0.7 - half, 0.7 + half])
+    assert c.null == pytest.approx(0.9)  # the exact value the interval is tested against
+    assert c.numbers["relative_gap"]["a"] == pytest.approx(0.2 / 0.9)
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        curves_table(batches=1),  # one batch: no interval
+        curves_table(mir_batch_sd=0.5),  # the interval straddles the exact value
+        curves_table().drop(columns=["mir_batch_sd", "batches"]),  # no per-batch spread recorded
+    ],
+    ids=["one batch", "wide", "no spread"],
+)
+def test_X1_inconclusive(table):
+    assert dynamics.check_X1({"a": table}).verdict == "inconclusive"
+
+
+def test_X1_reads_the_last_evaluation():
+    """Biased at every step but the last, where the batch mean equals the exact value: fails."""
+    t = curves_table()
+    t.loc[t.index[-1], "mir"] = t.mir_batch.iloc[-1]
+    assert dynamics.check_X1({"a": t}).verdict == "fails"
+
+
+def test_X1_fails_when_a_narrow_interval_excludes_the_exact_value_within_one_percent():
+    narrow = curves_table(mir=0.197 + 0.5 * RISE, mir_batch_sd=0.001, batches=100)  # gap 0.4 % at the end
+    assert dynamics.check_X1({"a": narrow}).verdict == "fails"
 
 
 # ------------------------------------------------------------------------------------------ lmc: L1-L3
@@ -297,23 +484,43 @@ TENT = 1 - np.abs(2 * OMEGAS - 1)  # 0 at the ends, 1 at omega = 0.5
 NEAR_ENDS = np.isin(OMEGAS, (0.1, 0.9)).astype(float)
 
 
+def per_seed(value, n: int) -> tuple:
+    """One value per seed: a number spreads +-10 % per seed around itself, a tuple is taken as it is."""
+    if np.ndim(value):
+        return tuple(value)
+    return tuple(value * (1 + 0.1 * (k - (n - 1) / 2)) for k in range(n))
+
+
 def path_table(
-    lr: float, barrier: float = 0.0, mir_bump: float = 0.01, hdr_dip: float = 0.01
+    lr: float,
+    barrier=0.0,
+    mir_bump=0.01,
+    hdr_dip=0.01,
+    end_acc: float = 0.9,
+    seeds=(0, 1, 2),
+    setting: str | None = None,
 ) -> pd.DataFrame:
-    """One learning rate's path: accuracy drops by ``barrier`` mid-path, MIR rises by ``mir_bump`` there and
-    HDR dips by ``hdr_dip`` next to both ends (so MIR and HDR range over ``mir_bump`` and ``hdr_dip``);
-    recomputed BN is flat."""
-    interp = pd.DataFrame(
-        {
-            "omega": OMEGAS,
-            "variant": "interpolated BN",
-            "acc": 0.9 - barrier * TENT,
-            "mir_batch": 0.5 + mir_bump * TENT,
-            "hdr_batch": 0.3 - hdr_dip * NEAR_ENDS,
-        }
-    )
-    recomputed = interp.assign(variant="recomputed BN", acc=0.9)
-    return pd.concat([interp, recomputed], ignore_index=True).assign(lr=lr)
+    """One learning rate's paths, one per seed: accuracy drops by ``barrier`` mid-path from ``end_acc`` at
+    both ends, batch-mean MIR rises by ``mir_bump`` at omega = 0.5 and HDR dips by ``hdr_dip`` next to both
+    ends (so the MIR and HDR ranges are ``|mir_bump|`` and ``|hdr_dip|``); recomputed BN is flat. Each effect
+    is a number (spread over seeds, see ``per_seed``) or one value per seed."""
+    n, tables = len(seeds), []
+    for k, seed in enumerate(seeds):
+        b, m, h = (per_seed(v, n)[k] for v in (barrier, mir_bump, hdr_dip))
+        interp = pd.DataFrame(
+            {
+                "omega": OMEGAS,
+                "variant": "interpolated BN",
+                "acc": end_acc - b * TENT,
+                "mir_batch": 0.5 + m * TENT,
+                "hdr_batch": 0.3 - h * NEAR_ENDS,
+            }
+        )
+        interp["mir"], interp["hdr"] = interp.mir_batch + 0.1, interp.hdr_batch + 0.1
+        recomputed = interp.assign(variant="recomputed BN", acc=end_acc)
+        tables += [interp.assign(seed=seed), recomputed.assign(seed=seed)]
+    out = pd.concat(tables, ignore_index=True).assign(lr=lr)
+    return out if setting is None else out.assign(setting=setting)
 
 
 def paths(*tables: pd.DataFrame) -> pd.DataFrame:
@@ -324,23 +531,45 @@ FLAT_LOW = path_table(3e-4)
 BROKEN_HIGH = path_table(0.03, barrier=0.5, mir_bump=0.2, hdr_dip=0.1)
 
 
+def test_per_seed_table():
+    """The table's per-seed quantities are the ones the L checks read."""
+    s = lmc.per_seed(paths(BROKEN_HIGH, FLAT_LOW)).set_index(["lr", "seed"])
+    assert s.loc[
+        (0.03, 1), ["interpolated BN", "mir_range", "hdr_range", "mir_bump", "hdr_dip"]
+    ].tolist() == (pytest.approx([0.5, 0.2, 0.1, 0.2, -0.1]))
+    assert s.loc[(0.03, 0), "interpolated BN"] == pytest.approx(0.45) and s[
+        "recomputed BN"
+    ].max() == pytest.approx(0, abs=1e-12)
+    assert s.end_acc.tolist() == pytest.approx([0.9] * 6)
+
+
 @pytest.mark.parametrize(
     "table, verdict",
     [
         (paths(BROKEN_HIGH, FLAT_LOW), "holds"),
         (paths(BROKEN_HIGH, path_table(3e-4, mir_bump=0.2)), "fails"),  # MIR moves along a flat path
         (paths(BROKEN_HIGH, path_table(3e-4, hdr_dip=0.2)), "fails"),  # HDR moves along a flat path
+        (paths(BROKEN_HIGH, path_table(3e-4, mir_bump=(0.01, 0.05, 0.09))), "inconclusive"),  # straddles
         (paths(BROKEN_HIGH), "inconclusive"),  # LMC holds nowhere
+        (paths(path_table(0.03, barrier=0.05), FLAT_LOW.query("seed == 0")), "inconclusive"),  # one seed
     ],
+    ids=["holds", "mir moves", "hdr moves", "straddles", "no flat path", "one seed"],
 )
 def test_L1(table, verdict):
     c = lmc.check_L1(table)
-    assert (c.id, c.verdict) == ("L1", verdict)
+    assert (c.id, c.verdict, c.null) == ("L1", verdict, 0.05)
 
 
-def test_L1_numbers():
+def test_L1_evidence():
     c = lmc.check_L1(paths(BROKEN_HIGH, path_table(3e-4, barrier=0.015, mir_bump=0.03, hdr_dip=0.04)))
-    assert c.verdict == "holds" and c.numbers["ranges"] == {"0.0003": pytest.approx([0.03, 0.04])}
+    half = stats.t.ppf(0.975, 2) * 0.004 / np.sqrt(3)  # HDR ranges 0.036, 0.04, 0.044
+    assert c.verdict == "holds"
+    assert c.estimate == pytest.approx(0.04) and c.interval == pytest.approx([0.04 - half, 0.04 + half])
+    assert c.numbers["ranges"]["lr 0.0003 mir"] == pytest.approx(
+        [0.03, 0.03 - half * 0.75, 0.03 + half * 0.75]
+    )
+    assert "lr 0.03 mir" not in c.numbers["ranges"]  # ranges are read where LMC holds only
+    assert lmc.check_L1(paths(BROKEN_HIGH)).note == "no learning rate with LMC"
 
 
 @pytest.mark.parametrize(
@@ -349,45 +578,150 @@ def test_L1_numbers():
         (paths(BROKEN_HIGH, FLAT_LOW), "holds"),
         (paths(path_table(0.03, barrier=0.5, mir_bump=-0.2, hdr_dip=0.1), FLAT_LOW), "fails"),  # MIR dips
         (paths(path_table(0.03, barrier=0.5, mir_bump=0.2, hdr_dip=-0.1), FLAT_LOW), "fails"),  # HDR rises
+        (paths(path_table(0.03, barrier=0.5, mir_bump=(-0.05, 0.01, 0.07)), FLAT_LOW), "inconclusive"),
         (paths(FLAT_LOW, path_table(0.01, barrier=0.05)), "inconclusive"),  # LMC fails nowhere (0.05 < 0.10)
     ],
+    ids=["holds", "mir dips", "hdr rises", "bump straddles 0", "no barrier"],
 )
 def test_L2(table, verdict):
     c = lmc.check_L2(table)
-    assert (c.id, c.verdict) == ("L2", verdict)
-    if verdict == "holds":
-        assert c.numbers["parts"] == {"0.03": [True, True]}
+    assert (c.id, c.verdict, c.null) == ("L2", verdict, 0.0)
+
+
+def test_L2_evidence():
+    c = lmc.check_L2(paths(BROKEN_HIGH, FLAT_LOW))
+    half = stats.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)  # bumps 0.18, 0.2, 0.22
+    assert c.estimate == pytest.approx(0.2) and c.interval == pytest.approx([0.2 - half, 0.2 + half])
+    assert c.numbers["barriers"] == pytest.approx({"lr 0.03": 0.5, "lr 0.0003": 0.0})
+    none = lmc.check_L2(paths(FLAT_LOW, path_table(0.01, barrier=0.05)))
+    assert none.label == "inconclusive (no barrier)" and none.estimate is None
+
+
+def test_L2_needs_both_parts():
+    """A MIR bump without an HDR dip is not enough (and not a failure: the dip interval straddles 0)."""
+    t = paths(path_table(0.03, barrier=0.5, mir_bump=0.2, hdr_dip=(-0.02, 0.0, 0.03)), FLAT_LOW)
+    assert lmc.check_L2(t).verdict == "inconclusive"
 
 
 @pytest.mark.parametrize(
     "table, verdict",
     [
-        (paths(BROKEN_HIGH, path_table(3e-3, barrier=0.2, mir_bump=0.1, hdr_dip=0.05), FLAT_LOW), "holds"),
-        (paths(path_table(0.03), path_table(3e-4, barrier=0.5, mir_bump=0.2, hdr_dip=0.1)), "fails"),
-        (paths(BROKEN_HIGH, path_table(3e-4, mir_bump=0.3)), "fails"),  # MIR range grows as lr falls
-        (paths(BROKEN_HIGH, path_table(3e-4, barrier=0.5, mir_bump=0.2, hdr_dip=0.1)), "fails"),  # no LMC
-        (paths(FLAT_LOW), "inconclusive"),  # one learning rate
+        (paths(BROKEN_HIGH, path_table(3e-3, barrier=0.2), FLAT_LOW), "holds"),
+        (paths(path_table(0.03, barrier=0.2), path_table(3e-4, barrier=0.5)), "fails"),  # barrier rises
+        (paths(BROKEN_HIGH, path_table(3e-4, barrier=0.3)), "fails"),  # lower, but still broken
+        (paths(BROKEN_HIGH, path_table(3e-4, barrier=0.06)), "inconclusive"),  # lower, not flat, not broken
     ],
+    ids=["holds", "barrier rises", "still broken", "in between"],
 )
 def test_L3(table, verdict):
     c = lmc.check_L3(table)
-    assert (c.id, c.verdict) == ("L3", verdict)
-    if verdict == "holds":
-        assert c.numbers["barriers"] == pytest.approx({"0.03": 0.5, "0.003": 0.2, "0.0003": 0.0}, abs=1e-12)
+    assert (c.id, c.verdict, c.null) == ("L3", verdict, 0.0)
+
+
+def test_L3_evidence():
+    c = lmc.check_L3(paths(BROKEN_HIGH, path_table(3e-3, barrier=0.2), FLAT_LOW))
+    half = stats.t.ppf(0.975, 2) * 0.05 / np.sqrt(3)  # paired drops 0.45, 0.5, 0.55 (lr 0.03 to 3e-4)
+    assert c.estimate == pytest.approx(0.5) and c.interval == pytest.approx([0.5 - half, 0.5 + half])
+    numbers = c.numbers["settings"][""]
+    assert numbers["barriers"] == pytest.approx({"0.03": 0.5, "0.003": 0.2, "0.0003": 0.0})
+    assert numbers["comparable"] == [0.03, 0.003, 0.0003]
+
+
+def test_L3_paired_by_seed():
+    """The drop is paired by seed: seed-to-seed variation shared by both learning rates cancels, and the
+    rows' order does not matter."""
+    top = path_table(0.03, barrier=(0.2, 0.5, 0.8))
+    low = path_table(3e-4, barrier=(0.19, 0.49, 0.79)).iloc[::-1]  # 0.01 below the top at every seed
+    c = lmc.check_L3(paths(top, low))
+    assert c.estimate == pytest.approx(0.01) and c.interval == pytest.approx([0.01, 0.01])
+    assert c.verdict == "inconclusive"  # a real drop, but lr 3e-4 is neither flat nor clearly broken
+
+
+def test_L3_holds_at_the_lowest_comparable_lr():
+    """lr 3e-4 has barely left the initialization (end points 0.4 below): the drop is read at lr 3e-3."""
+    t = paths(BROKEN_HIGH, path_table(3e-3), path_table(3e-4, end_acc=0.5))
+    c = lmc.check_L3(t)
+    assert c.verdict == "holds" and c.numbers["settings"][""]["comparable"] == [0.03, 0.003]
+    assert "to 0.003" in c.statistic
+
+
+@pytest.mark.parametrize(
+    "table, note",
+    [
+        (paths(path_table(0.03, barrier=0.05), FLAT_LOW), "no barrier to restore"),
+        (paths(BROKEN_HIGH, path_table(3e-4, end_acc=0.86)), "confounded: end points not comparably trained"),
+        (paths(BROKEN_HIGH, path_table(3e-3, end_acc=0.95), path_table(3e-4, end_acc=0.8)), "confounded"),
+        (FLAT_LOW, "one learning rate"),
+    ],
+    ids=["no barrier", "0.04 below", "both lower lrs off", "one lr"],
+)
+def test_L3_inconclusive(table, note):
+    c = lmc.check_L3(table)
+    assert c.verdict == "inconclusive" and note in c.note and c.label == f"inconclusive ({c.note})"
+
+
+def test_L3_comparable_within_three_points():
+    assert lmc.check_L3(paths(BROKEN_HIGH, path_table(3e-4, end_acc=0.88))).verdict == "holds"
+
+
+def test_L3_end_accuracy_reads_the_interpolated_bn_ends():
+    """Recomputed BN at the ends does not decide how well the end points are trained."""
+    low = path_table(3e-4, end_acc=0.5)
+    low.loc[low.variant == "recomputed BN", "acc"] = 0.9
+    assert "confounded" in lmc.check_L3(paths(BROKEN_HIGH, low)).note
+
+
+def test_L3_every_setting_must_hold():
+    holds = paths(path_table(0.03, barrier=0.5, setting="a"), path_table(3e-4, setting="a"))
+    fails = paths(path_table(0.03, barrier=0.2, setting="b"), path_table(3e-4, barrier=0.5, setting="b"))
+    assert lmc.check_L3(holds).verdict == "holds"
+    c = lmc.check_L3(paths(holds, fails))
+    assert c.verdict == "fails" and set(c.numbers["settings"]) == {"a", "b"}
+    assert c.estimate == pytest.approx(-0.3)  # the evidence of the setting that does not hold
+
+
+def test_L3_fails_when_only_the_lower_lr_shows_a_barrier():
+    c = lmc.check_L3(paths(path_table(0.03), path_table(3e-4, barrier=0.5)))
+    assert c.verdict == "fails"
+
+
+def test_L3_pairs_the_common_seeds():
+    t = paths(BROKEN_HIGH, path_table(3e-4, seeds=(0, 1)))
+    assert lmc.check_L3(t).verdict == "holds"  # drops 0.45, 0.5 over the common seeds 0 and 1
 
 
 # -------------------------------------------------------------------------------- label_smoothing: S1
 
+SEED_OFFSETS = (-1.0, 0.0, 1.0)  # seed k sits SEED_OFFSETS[k] x spread from its level mean (sd = spread)
 
-def finals_table(setting: str, levels=(0.0, 0.1, 0.2), acc=0.01, mir=0.05, hdr=0.05) -> pd.DataFrame:
-    """``finals`` of one setting: accuracy, MIR and HDR spread evenly over ``acc``, ``mir``, ``hdr``."""
-    s = np.linspace(0.0, 1.0, len(levels))
-    t = pd.DataFrame(
-        {"setting": setting, "label_smoothing": levels, "acc": 0.9 + acc * s, "mir_batch": 0.6 - mir * s}
-    )
-    t["hdr_batch"] = 0.2 + hdr * s
-    t["mir"], t["hdr"] = t.mir_batch + 0.1, t.hdr_batch
+
+def finals_table(
+    setting: str, levels=(0.0, 0.1, 0.2), seeds=3, acc=0.005, mir=0.02, hdr=0.02, spread=0.002
+) -> pd.DataFrame:
+    """``finals`` of one setting: per level and seed, accuracy, batch-mean MIR and HDR whose level means
+    spread evenly over ``acc``, ``mir``, ``hdr``, each seed ``spread`` apart (pooled seed sd ``spread``)."""
+    rows = []
+    for s, level in zip(np.linspace(0.0, 1.0, len(levels)), levels, strict=True):
+        for seed in range(seeds):
+            o = spread * SEED_OFFSETS[seed] if seeds > 1 else 0.0
+            rows.append(
+                dict(
+                    setting=setting,
+                    label_smoothing=level,
+                    seed=seed,
+                    acc=0.9 + acc * s + o,
+                    mir_batch=0.6 - mir * s + o,
+                    hdr_batch=0.2 + hdr * s + o,
+                )
+            )
+    t = pd.DataFrame(rows)
+    t["mir"], t["hdr"] = t.mir_batch + 0.1, t.hdr_batch + 0.05
     return t
+
+
+def pooled_half(sd: float, seeds: int = 3, levels: int = 3) -> float:
+    """Half-width of ``largest_difference``'s interval: pooled sd ``sd``, ``seeds`` per level."""
+    return stats.t.ppf(0.975, levels * (seeds - 1)) * sd * np.sqrt(2 / seeds)
 
 
 @pytest.mark.parametrize(
@@ -397,74 +731,216 @@ def finals_table(setting: str, levels=(0.0, 0.1, 0.2), acc=0.01, mir=0.05, hdr=0
         (finals_table("b", acc=0.05), "fails"),
         (finals_table("b", mir=0.3), "fails"),
         (finals_table("b", hdr=0.3), "fails"),
+        (finals_table("b", acc=0.015, spread=0.01), "inconclusive"),  # accuracy interval straddles 0.02
+        (finals_table("b", seeds=1), "inconclusive"),  # one seed per level: no interval
         (finals_table("b", levels=(0.1,)), "inconclusive"),  # one level in one setting
     ],
+    ids=["holds", "acc", "mir", "hdr", "wide seeds", "one seed", "one level"],
 )
 def test_S1(bad, verdict):
     c = label_smoothing.check_S1(pd.concat([finals_table("a"), bad], ignore_index=True))
     assert (c.id, c.verdict) == ("S1", verdict)
-    assert c.numbers["ranges"]["a"] == pytest.approx(
-        {"acc": 0.01, "mir_batch": 0.05, "hdr_batch": 0.05, "mir": 0.05, "hdr": 0.05}
-    )
+    half = pooled_half(0.002)
+    assert c.numbers["largest_difference"]["a mir_batch"] == pytest.approx([0.02, 0.02 - half, 0.02 + half])
+
+
+def test_S1_evidence_is_the_change_closest_to_its_margin():
+    c = label_smoothing.check_S1(finals_table("a", mir=0.3))
+    half = pooled_half(0.002)
+    assert (c.verdict, c.null) == ("fails", 0.1)
+    assert c.estimate == pytest.approx(0.3) and c.interval == pytest.approx([0.3 - half, 0.3 + half])
+    ok = label_smoothing.check_S1(finals_table("a"))
+    assert ok.verdict == "holds" and ok.null == 0.02 and ok.estimate == pytest.approx(0.005)  # 0.005 / 0.02
+
+
+def test_S1_wide_seeds_straddle_the_margin():
+    c = label_smoothing.check_S1(finals_table("a", acc=0.015, spread=0.01))
+    assert c.interval[0] < 0.02 < c.interval[1] and c.note == "" and c.verdict == "inconclusive"
+
+
+def test_S1_one_seed_has_no_interval():
+    c = label_smoothing.check_S1(finals_table("a", seeds=1))
+    assert c.label == "inconclusive (no seed spread)" and c.interval == [None, None]
+
+
+def test_S1_inconclusive_with_one_level():
+    assert label_smoothing.check_S1(finals_table("a", levels=(0.1,))).verdict == "inconclusive"
+    assert label_smoothing.check_S1(finals_table("a").iloc[:0]).verdict == "inconclusive"
+
+
+def test_S1_decided_on_the_batch_means():
+    """Exact MIR moving by 0.5 across levels is reported, not decisive."""
+    t = finals_table("a")
+    t["mir"] = 0.2 + 2.5 * t.label_smoothing
+    c = label_smoothing.check_S1(t)
+    assert c.verdict == "holds" and c.numbers["exact_range"]["mir"] == pytest.approx(0.5)
 
 
 # --------------------------------------------------------------------------------------- pruning: P1
 
+PRUNE_SEEDS = (0, 1, 2)
+INDEPENDENT_OFFSETS = (1.0, -1.0, 0.0)  # with SEED_OFFSETS: paired differences (-2, 1, 1) x spread
 
-def prune_table(sparsities=(0.5, 0.7, 0.9), mir=0.9, mir_self=1.0, acc=0.01, hdr=0.02) -> pd.DataFrame:
-    """Pruning rows: MIR ``mir`` of a ceiling ``mir_self``; accuracy and HDR spread over ``acc``, ``hdr``."""
-    s = np.linspace(0.0, 1.0, len(sparsities))
-    return pd.DataFrame(
-        {
-            "sparsity": sparsities,
-            "reached": np.array(sparsities) + 0.001,
-            "acc_finetuned": 0.9 - acc * s,
-            "mir": mir - 0.01 * s,
-            "mir_self": mir_self,
-            "hdr": 0.2 + hdr * s,
-        }
-    )
+
+def prune_table(
+    sparsities=(0.5, 0.7, 0.9),
+    seeds=PRUNE_SEEDS,
+    mir=0.9,
+    independent=0.5,
+    acc=0.005,
+    mir_drop=0.02,
+    hdr=0.02,
+    spread=0.01,
+    acc_spread=0.002,
+) -> pd.DataFrame:
+    """``pruning.run``: per seed and sparsity, batch-mean MIR (pruned + fine-tuned vs original) ``mir``,
+    falling by ``mir_drop`` up to the largest sparsity, against ``independent`` for an independently trained
+    network; fine-tuned accuracy ``acc`` below the original at the largest sparsity; HDR rising by ``hdr``.
+    Seeds sit ``spread`` (accuracy: ``acc_spread``) apart."""
+    rows = []
+    for seed in seeds:
+        o = SEED_OFFSETS[seed] if len(seeds) > 1 else 0.0
+        acc_original = 0.91 + acc_spread * o
+        for s, sparsity in zip(np.linspace(0.0, 1.0, len(sparsities)), sparsities, strict=True):
+            mir_s = mir - mir_drop * s + spread * o
+            ind = independent + spread * (INDEPENDENT_OFFSETS[seed] if len(seeds) > 1 else 0.0)
+            hdr_s = 0.2 + hdr * s + spread * o
+            rows.append(
+                dict(
+                    seed=seed,
+                    sparsity=sparsity,
+                    reached=sparsity + 0.001,
+                    acc_original=acc_original,
+                    acc_pruned=acc_original - 0.3 * s,
+                    acc_finetuned=acc_original - acc * s,
+                    mir=mir_s + 0.05,
+                    hdr=hdr_s,
+                    mir_batch=mir_s,
+                    hdr_batch=hdr_s,
+                    independent_mir=ind + 0.05,
+                    independent_hdr=0.4,
+                    independent_mir_batch=ind,
+                    independent_hdr_batch=0.4,
+                    shuffled_mir=0.3,
+                    shuffled_hdr=0.5,
+                    shuffled_mir_batch=0.3,
+                    shuffled_hdr_batch=0.5,
+                    mir_heads=0.7,
+                    hdr_heads=0.1,
+                )
+            )
+    return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize(
     "table, verdict",
     [
         (prune_table(), "holds"),
-        (prune_table(mir=0.7), "fails"),  # below 80 % of the ceiling at 90 % sparsity
-        (prune_table(acc=0.05), "fails"),
-        (prune_table(hdr=0.2), "fails"),
+        (prune_table(mir=0.5), "inconclusive"),  # no more related than an independent network: noise only
+        (prune_table(mir=0.3), "fails"),  # less related than an independent network
+        (prune_table(acc=0.1), "fails"),  # accuracy falls by 0.1 > 0.02, beyond the seed noise
+        (prune_table(mir_drop=0.3), "fails"),  # MIR changes by 0.3 > 0.1
+        (prune_table(hdr=0.3), "fails"),
+        (prune_table(mir_drop=0.1), "inconclusive"),  # MIR change straddles its margin
+        (prune_table(seeds=(0,)), "inconclusive"),  # one seed: no interval
         (prune_table(sparsities=(0.5, 0.7, 0.8)), "inconclusive"),  # nothing within 0.05 of 90 %
     ],
+    ids=["holds", "null", "below null", "acc", "mir", "hdr", "mir straddles", "one seed", "no 90 %"],
 )
 def test_P1(table, verdict):
     c = pruning.check_P1(table)
-    assert (c.id, c.verdict) == ("P1", verdict)
-    if verdict == "holds":
-        assert c.numbers["mir_90"] == pytest.approx(0.89) and c.numbers["ceiling"] == 1.0
-        assert c.numbers["ranges"] == pytest.approx({"acc_finetuned": 0.01, "mir": 0.01, "hdr": 0.02})
+    assert (c.id, c.verdict, c.null) == ("P1", verdict, 0.0)
+
+
+def test_P1_evidence():
+    c = pruning.check_P1(prune_table())
+    half = stats.t.ppf(0.975, 2) * 0.01 * np.sqrt(3) / np.sqrt(3)  # differences 0.38 + (-2, 1, 1) x 0.01
+    assert c.verdict == "holds"
+    assert c.estimate == pytest.approx(0.38) and c.interval == pytest.approx([0.38 - half, 0.38 + half])
+    assert c.numbers["mir_difference"] == pytest.approx([0.38, 0.38 - half, 0.38 + half])
+    assert c.numbers["change_verdict"] == "holds"
+    # accuracy includes the unpruned model as sparsity 0: largest difference 0.005, four levels of three seeds
+    acc_half = stats.t.ppf(0.975, 8) * 0.002 * np.sqrt(2 / 3)
+    assert c.numbers["change"][" acc"] == pytest.approx([0.005, 0.005 - acc_half, 0.005 + acc_half])
+    assert "0.300" in c.statistic  # the shuffled-row null is reported beside
+
+
+@pytest.mark.parametrize("seed_noise", [0.005, 0.02, 0.05])
+def test_P1_never_holds_at_the_independent_null(seed_noise):
+    """Pruned features no more related to the originals than an independent network's, with seed noise."""
+    c = pruning.check_P1(prune_table(mir=0.5, mir_drop=0.0, spread=seed_noise))
+    assert c.verdict in ("fails", "inconclusive")
+    assert c.interval[0] < 0 < c.interval[1]
+
+
+def test_P1_needs_both_parts():
+    """High MIR alone (little change inconclusive) or little change alone (MIR at the null) do not hold."""
+    high_only = pruning.check_P1(prune_table(mir_drop=0.1))
+    assert high_only.interval[0] > 0 and high_only.numbers["change_verdict"] == "inconclusive"
+    assert high_only.verdict == "inconclusive"
+    little_only = pruning.check_P1(prune_table(mir=0.5))
+    assert little_only.numbers["change_verdict"] == "holds" and little_only.verdict == "inconclusive"
+
+
+def test_P1_accuracy_change_counts_the_unpruned_model():
+    """Fine-tuned accuracy flat across sparsity but 0.1 below the unpruned model: a change beyond the margin."""
+    t = prune_table(acc=0.0)
+    t["acc_finetuned"] -= 0.1
+    c = pruning.check_P1(t)
+    assert c.verdict == "fails" and c.numbers["change"][" acc"][1] > 0.02
+
+
+def test_P1_labels():
+    assert (
+        pruning.check_P1(prune_table(sparsities=(0.5, 0.7, 0.8))).label
+        == "inconclusive (no sparsity near 90 %)"
+    )
+    assert pruning.check_P1(prune_table().iloc[:0]).verdict == "inconclusive"
 
 
 # -------------------------------------------------------------------------------------- grokking: G1, G2
 
+P = 59  # the modulus: chance is 1/p, the G1 bound 3/p
 STEPS = np.arange(1, 41) * 100
 TWO_PHASE_MIR = ([100, 600, 1200, 4000], [0.2, 0.6, 0.3, 0.5])  # rises, falls to a minimum at grokking
 TWO_PHASE_HDR = ([100, 500, 1200, 4000], [0.8, 0.3, 0.7, 0.2])  # falls, peaks at grokking, drops
 
 
-def grok_table(mem=300, grok=1200, test_at_mem=0.1, mir=TWO_PHASE_MIR, hdr=TWO_PHASE_HDR) -> pd.DataFrame:
-    """Train accuracy 1 from ``mem``, test accuracy 0.97 from ``grok`` (never if None); train MIR and HDR
-    piecewise linear through the (steps, values) knots ``mir`` and ``hdr``."""
+def grok_table(
+    mem=300,
+    grok=1200,
+    test_at_mem=2 / P,
+    mir=TWO_PHASE_MIR,
+    hdr=TWO_PHASE_HDR,
+    exact_mir=None,
+    exact_hdr=None,
+) -> pd.DataFrame:
+    """Train accuracy 1 from ``mem`` (never if None), test accuracy 0.97 from ``grok`` (never if None); train
+    batch-mean MIR and HDR piecewise linear through the (steps, values) knots ``mir`` and ``hdr``, the exact
+    values through ``exact_mir`` / ``exact_hdr`` (default: the same knots)."""
     test_acc = np.where(STEPS >= (grok or np.inf), 0.97, test_at_mem)
     train = pd.DataFrame(
         {
             "step": STEPS,
             "split": "train",
-            "acc": np.where(STEPS >= mem, 1.0, 0.5),
-            "mir": np.interp(STEPS, *mir),
-            "hdr": np.interp(STEPS, *hdr),
+            "acc": np.where(STEPS >= (mem or np.inf), 1.0, 0.5),
+            "mir_batch": np.interp(STEPS, *mir),
+            "hdr_batch": np.interp(STEPS, *hdr),
+            "mir": np.interp(STEPS, *(exact_mir or mir)),
+            "hdr": np.interp(STEPS, *(exact_hdr or hdr)),
         }
     )
-    test = pd.DataFrame({"step": STEPS, "split": "test", "acc": test_acc, "mir": 0.1, "hdr": 0.9})
+    test = pd.DataFrame(
+        {
+            "step": STEPS,
+            "split": "test",
+            "acc": test_acc,
+            "mir": 0.1,
+            "hdr": 0.9,
+            "mir_batch": 0.1,
+            "hdr_batch": 0.9,
+        }
+    )
     return pd.concat([train, test], ignore_index=True)
 
 
@@ -472,128 +948,315 @@ def grok_table(mem=300, grok=1200, test_at_mem=0.1, mir=TWO_PHASE_MIR, hdr=TWO_P
     "table, verdict",
     [
         (grok_table(), "holds"),
+        (grok_table(test_at_mem=5 / P), "fails"),  # test accuracy at memorization above 3/p
         (grok_table(grok=600), "fails"),  # grokking only twice as late as memorization
-        (grok_table(test_at_mem=0.8), "fails"),  # test accuracy already high at memorization
-        (grok_table(grok=None), "inconclusive"),
+        (grok_table(grok=None), "inconclusive"),  # never groks
+        (grok_table(mem=None), "inconclusive"),  # never memorizes
     ],
+    ids=["2/p", "5/p", "early", "no grokking", "no memorization"],
 )
 def test_G1(table, verdict):
-    c = grokking.check_G1(table)
+    c = grokking.check_G1(table, P)
     assert (c.id, c.verdict) == ("G1", verdict)
+    assert c.null == pytest.approx(1 / P)
+
+
+def test_G1_bound_is_three_over_p():
+    """The same run, test accuracy 0.1 at memorization: within 3/p for p = 29, above it for p = 31."""
+    t = grok_table(test_at_mem=0.1)
+    assert grokking.check_G1(t, 29).verdict == "holds"  # 3/29 = 0.103
+    assert grokking.check_G1(t, 31).verdict == "fails"  # 3/31 = 0.097
+    assert "3/p = 0.103" in grokking.check_G1(t, 29).threshold
 
 
 def test_G1_numbers():
-    c = grokking.check_G1(grok_table())
-    assert c.numbers == {"memorization": 300, "grokking": 1200, "test_acc_at_memorization": 0.1}
+    c = grokking.check_G1(grok_table(), P)
+    assert c.numbers == {
+        "memorization": 300,
+        "grokking": 1200,
+        "test_acc_at_memorization": pytest.approx(2 / P),
+    }
+    assert grokking.check_G1(grok_table(grok=900), P).verdict == "holds"  # g = 3 m exactly
 
 
 @pytest.mark.parametrize(
     "table, verdict",
     [
         (grok_table(), "holds"),
+        (grok_table(mir=([100, 600, 900, 4000], [0.2, 0.6, 0.3, 0.5])), "fails"),  # MIR lowest before g
         (grok_table(mir=([100, 4000], [0.2, 0.6])), "fails"),  # MIR only rises
         (grok_table(hdr=([100, 500, 3600, 4000], [0.8, 0.3, 0.7, 0.2])), "fails"),  # HDR peaks far after g
+        (grok_table(hdr=([100, 4000], [0.8, 0.2])), "fails"),  # HDR only falls: no second phase
         (grok_table(grok=None), "inconclusive"),
     ],
+    ids=["holds", "mir min before g", "mir rises", "hdr late", "hdr falls", "no grokking"],
 )
 def test_G2(table, verdict):
     c = grokking.check_G2(table)
     assert (c.id, c.verdict) == ("G2", verdict)
-    if verdict == "holds":
-        assert c.numbers["mir_min"] == 1200 and c.numbers["hdr_peak"] == 1200
 
 
-def test_G2_fails_when_hdr_only_falls():
-    """HDR falling all the way (no second phase) should not pass "then rises and drops"."""
-    c = grokking.check_G2(grok_table(hdr=([100, 4000], [0.8, 0.2])))
-    assert c.verdict == "fails"
+def test_G2_numbers():
+    c = grokking.check_G2(grok_table())
+    assert c.numbers["train"]["mir_min"] == 1200 and c.numbers["train"]["hdr_peak"] == 1200
+    assert c.numbers["train"]["holds"] is True
+    early = grokking.check_G2(grok_table(mir=([100, 600, 900, 4000], [0.2, 0.6, 0.3, 0.5])))
+    assert (
+        early.numbers["train"]["mir_min"] < 1200
+        and early.numbers["train"]["mir_lowest_after_grokking"] is False
+    )
+
+
+def test_G2_decided_on_the_batch_means():
+    """The exact values are reported beside; the batch means decide."""
+    early = ([100, 600, 900, 4000], [0.2, 0.6, 0.3, 0.5])
+    c = grokking.check_G2(grok_table(exact_mir=early))
+    assert c.verdict == "holds" and "all four parts: False" in c.exact
+    d = grokking.check_G2(grok_table(mir=early, exact_mir=TWO_PHASE_MIR))
+    assert d.verdict == "fails" and "all four parts: True" in d.exact
 
 
 # ------------------------------------------------------------------------------- info losses: E1, E2
 
+BASE_ACC = (
+    95.0,
+    93.0,
+    96.5,
+)  # cross-entropy's test accuracy % per seed: seeds differ far more than the terms
 
-def sup_stats(ce=95.0, mi=95.4, hdr=95.5) -> pd.DataFrame:
-    """``summarize`` of one supervised setting: mean test accuracy % per method."""
-    return pd.DataFrame(
-        {
-            "method": ["cross-entropy", "cross-entropy + MI", "cross-entropy + HDR"],
-            "mean": [ce, mi, hdr],
-            "sd": [0.2, 0.1, 0.3],
-            "seeds": 3,
-            "lam": [np.nan, 0.1, 1.0],
-        }
-    )
+
+def sup_runs(
+    mi=(0.5, 0.6, 0.7), hdr=(0.4, 0.5, 0.6), base=BASE_ACC, dataset: str = "cifar10"
+) -> pd.DataFrame:
+    """``supervised_info.run_study``: cross-entropy at ``base`` % per seed, each term ``mi`` / ``hdr`` points
+    above it on the same seed (None: the term was not run), then the selection runs (seed 100, two lambdas per
+    term, their own test accuracy)."""
+    common = dict(dataset=dataset, model="wrn-28-2", val_acc=np.nan, mir=0.5, hdr=0.3)
+    rows = []
+    for loss, lam, gains in (("", 0.0, (0.0,) * len(base)), ("mi", 0.1, mi), ("hdr", 1.0, hdr)):
+        if gains is None:
+            continue
+        for seed, (b, g) in enumerate(zip(base, gains, strict=True)):
+            rows.append(
+                dict(common, loss=loss, seed=seed, role="chosen", test_acc=(b + g) / 100, **{"lambda": lam})
+            )
+    for loss in ("mi", "hdr"):
+        for lam in (0.1, 1.0):
+            rows.append(
+                dict(
+                    common,
+                    loss=loss,
+                    seed=100,
+                    role="selection",
+                    test_acc=0.9,
+                    val_acc=0.9,
+                    **{"lambda": lam},
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def t_half(values) -> float:
+    """Half-width of the 95 % t interval of ``values``' mean."""
+    return stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
 
 
 @pytest.mark.parametrize(
-    "bad, verdict",
+    "bad, verdict, note",
     [
-        (sup_stats(), "holds"),
-        (sup_stats(hdr=94.9), "fails"),  # HDR below cross-entropy
-        (sup_stats(mi=95.0), "fails"),  # a tie is not an improvement
-        (sup_stats(mi=np.nan), "inconclusive"),
+        (sup_runs(), "holds", ""),
+        (sup_runs(hdr=(-0.4, -0.5, -0.6)), "fails", ""),  # HDR lowers accuracy at every seed
+        (sup_runs(mi=(0.5, -0.3, 0.1)), "inconclusive", "underpowered"),  # straddles, detectable 1.24 > 0.17
+        (sup_runs(mi=(0.02, -0.02, 0.0)), "inconclusive", ""),  # straddles, detectable 0.06 < 0.17
+        (sup_runs(hdr=None), "inconclusive", ""),  # no HDR variant
     ],
+    ids=["holds", "fails", "underpowered", "inconclusive", "no variant"],
 )
-def test_E1(bad, verdict):
-    c = supervised_info.check_E1({"a": sup_stats(), "b": bad})
-    assert (c.id, c.verdict) == ("E1", verdict)
-    first = c.numbers["differences"][0]
-    assert first[:2] == ["a", "cross-entropy + MI"] and first[2:] == pytest.approx(
-        [0.4, (0.04 / 3 + 0.01 / 3) ** 0.5]
+def test_E1(bad, verdict, note):
+    c = supervised_info.check_E1({"a": sup_runs(), "b": bad})
+    assert (c.id, c.verdict, c.note) == ("E1", verdict, note)
+    assert c.label == (f"{verdict} ({note})" if note else verdict)
+
+
+def test_E1_evidence_is_paired_by_seed():
+    """Seeds differ by 3.5 points, the terms gain 0.4 to 0.7 on every seed: the paired intervals lie above 0."""
+    c = supervised_info.check_E1({"a": sup_runs()})
+    half = t_half([0.4, 0.5, 0.6])
+    assert (c.verdict, c.null) == ("holds", 0.0)
+    assert c.estimate == pytest.approx(0.5) and c.interval == pytest.approx([0.5 - half, 0.5 + half])
+    terms = {t[1]: t for t in c.numbers["terms"]}
+    assert terms["cross-entropy + MI"][2:5] == pytest.approx([0.6, 0.6 - half, 0.6 + half])
+    assert terms["cross-entropy + MI"][5] == pytest.approx(
+        (stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) * 0.1 / np.sqrt(3)
     )
+    assert [t[-1] for t in c.numbers["terms"]] == ["holds", "holds"]
+    assert "cross-entropy + MI: +0.17" in c.paper
 
 
-def ssl_stats(fm=(5.0, 4.8), mi=(4.9, 4.7), hdr=(4.9, 4.7), counts=(40, 250)) -> pd.DataFrame:
-    """``summarize(..., error=True)`` of one semi-supervised setting: mean test error % per method and count."""
-    means = {"supervised only": (30.0, 20.0), "FreeMatch": fm, "FreeMatch + MI": mi, "FreeMatch + HDR": hdr}
-    return pd.DataFrame(
+def test_E1_underpowered():
+    c = supervised_info.check_E1({"a": sup_runs(mi=(0.5, -0.3, 0.1))})
+    mi = next(t for t in c.numbers["terms"] if t[1] == "cross-entropy + MI")
+    assert mi[3] < 0 < mi[4] and mi[5] > 0.17 and mi[-1] == "underpowered"
+    assert c.label == "inconclusive (underpowered)"
+
+
+def test_E1_ignores_the_selection_runs():
+    """A wildly different selection run, even at a reported seed, changes nothing."""
+    frame = sup_runs(mi=(0.5, -0.3, 0.1))
+    wild = pd.DataFrame(
         [
-            {"method": m, "num_labels": n, "mean": v[i], "sd": 0.1, "seeds": 2, "lam": 0.1}
-            for m, v in means.items()
-            for i, n in enumerate(counts)
+            dict(frame.iloc[-1], seed=0, test_acc=0.1, **{"lambda": 0.1}),
+            dict(frame.iloc[-1], seed=0, loss="", test_acc=0.99, **{"lambda": 0.0}),
         ]
     )
+    plain = supervised_info.check_E1({"a": frame})
+    extra = supervised_info.check_E1({"a": pd.concat([frame, wild], ignore_index=True)})
+    assert (extra.verdict, extra.note, extra.estimate, extra.interval) == (
+        plain.verdict,
+        plain.note,
+        plain.estimate,
+        plain.interval,
+    )
+    assert extra.numbers == plain.numbers
 
 
 @pytest.mark.parametrize(
-    "bad, verdict",
+    "frames",
     [
-        (ssl_stats(), "holds"),
-        (ssl_stats(hdr=(4.9, 4.9)), "fails"),  # HDR wins at half of the counts: not more than half
-        (ssl_stats(mi=(5.1, 4.9)), "fails"),  # MI never wins
-        (ssl_stats(hdr=(np.nan, 4.7)), "inconclusive"),
+        {},
+        {"a": sup_runs(hdr=None)},
+        {"a": sup_runs(mi=None, hdr=None)},
+        {"a": sup_runs(), "b": sup_runs(mi=None)},
     ],
+    ids=["no setting", "no HDR variant", "cross-entropy only", "one setting lacks MI"],
 )
-def test_E2(bad, verdict):
-    c = freematch.check_E2({"a": ssl_stats(), "b": bad})
-    assert (c.id, c.verdict) == ("E2", verdict)
-    assert c.numbers["win_share"]["a FreeMatch + MI"] == 1.0
+def test_E1_inconclusive_when_a_setting_is_incomplete(frames):
+    assert supervised_info.check_E1(frames).verdict == "inconclusive"
 
 
-def test_E2_ignores_the_supervised_baseline_and_is_inconclusive_without_variants():
-    no_variants = ssl_stats()
-    no_variants = no_variants[no_variants.method.isin(["supervised only", "FreeMatch"])]
-    c = freematch.check_E2({"a": no_variants})
+def test_E1_a_variant_only_in_selection_runs_is_missing():
+    frame = sup_runs(hdr=None)
+    assert (frame[frame.loss == "hdr"].role == "selection").all()
+    assert supervised_info.check_E1({"a": frame}).verdict == "inconclusive"
+
+
+BASE_ERROR = (5.0, 6.5, 4.5)  # FreeMatch's test error % per seed
+DOWN = (-0.5, -0.6, -0.7)  # error change (points) of a term that helps at every seed
+UP = (0.5, 0.6, 0.7)
+NOISY = (0.5, -0.3, 0.1)  # straddles 0; detectable 1.24 points, above the paper's 0.24 to 0.32
+
+
+def ssl_runs(mi=None, hdr=None, counts=(40, 250), base=BASE_ERROR) -> pd.DataFrame:
+    """``freematch.run_study``: per label count and seed the supervised-only baseline (30 % error), FreeMatch
+    at ``base`` % error, and each term's error change in points (``mi`` / ``hdr``: a tuple per seed used at
+    every count, or a dict count -> tuple; default ``DOWN``); then the selection runs at the last count."""
+
+    def change(value, n):
+        value = DOWN if value is None else value
+        return value[n] if isinstance(value, dict) else value
+
+    common = dict(dataset="cifar10", model="wrn-28-2", val_acc=np.nan, mir=0.5, hdr=0.3)
+    rows = []
+    for n in counts:
+        for seed, b in enumerate(base):
+            terms = [("supervised", "", 0.0, 30.0), ("FreeMatch", "", 0.0, b)]
+            terms += [("FreeMatch", k, 0.1, b + change(v, n)[seed]) for k, v in (("mi", mi), ("hdr", hdr))]
+            for method, loss, lam, err in terms:
+                rows.append(
+                    dict(
+                        common,
+                        num_labels=n,
+                        method=method,
+                        loss=loss,
+                        seed=seed,
+                        role="chosen",
+                        test_acc=1 - err / 100,
+                        **{"lambda": lam},
+                    )
+                )
+    for loss in ("mi", "hdr"):
+        for lam in (0.1, 1.0):
+            rows.append(
+                dict(
+                    common,
+                    num_labels=counts[-1],
+                    method="FreeMatch",
+                    loss=loss,
+                    seed=100,
+                    role="selection",
+                    test_acc=0.5,
+                    val_acc=0.5,
+                    **{"lambda": lam},
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    "bad, verdict, note",
+    [
+        (ssl_runs(), "holds", ""),
+        (ssl_runs(counts=(10, 40, 250), hdr={10: DOWN, 40: DOWN, 250: NOISY}), "holds", ""),  # 2 of 3 counts
+        (ssl_runs(hdr={40: DOWN, 250: UP}), "fails", ""),  # HDR raises the error at half the counts
+        (ssl_runs(mi=UP), "fails", ""),
+        (ssl_runs(hdr={40: DOWN, 250: NOISY}), "inconclusive", "underpowered"),  # 1 of 2 counts
+        (ssl_runs(mi=NOISY, hdr=NOISY), "inconclusive", "underpowered"),
+        (ssl_runs(hdr={40: DOWN, 250: (0.02, -0.02, 0.0)}), "inconclusive", ""),  # detectable 0.06 < 0.28
+    ],
+    ids=["holds", "most counts", "fails half", "mi up", "half undecided", "all noisy", "inconclusive"],
+)
+def test_E2(bad, verdict, note):
+    c = freematch.check_E2({"a": ssl_runs(), "b": bad})
+    assert (c.id, c.verdict, c.note) == ("E2", verdict, note)
+    assert c.label == (f"{verdict} ({note})" if note else verdict)
+    assert c.numbers["share_holds_fails"]["a FreeMatch + MI"] == [1.0, 0.0]
+
+
+def test_E2_most_counts_with_one_failing():
+    """Lower error at 2 of 3 counts and higher at 1: holds ("in most label settings"); at 1 of 3: fails."""
+    most = freematch.check_E2({"a": ssl_runs(counts=(10, 40, 250), hdr={10: DOWN, 40: DOWN, 250: UP})})
+    assert most.verdict == "holds" and most.numbers["share_holds_fails"][
+        "a FreeMatch + HDR"
+    ] == pytest.approx([2 / 3, 1 / 3])
+    few = freematch.check_E2({"a": ssl_runs(counts=(10, 40, 250), hdr={10: DOWN, 40: UP, 250: UP})})
+    assert few.verdict == "fails"
+
+
+def test_E2_evidence():
+    c = freematch.check_E2({"a": ssl_runs()})
+    half = t_half(DOWN)
+    assert (c.verdict, c.null) == ("holds", 0.0)
+    assert c.estimate == pytest.approx(-0.6) and c.interval == pytest.approx([-0.6 - half, -0.6 + half])
+    assert len(c.numbers["terms"]) == 4  # two variants x two counts; the supervised baseline is not a term
+    assert {t[1] for t in c.numbers["terms"]} == {"FreeMatch + MI", "FreeMatch + HDR"}
+    assert "FreeMatch + MI 40: -0.24" in c.paper
+
+
+def test_E2_ignores_the_supervised_baseline_and_the_selection_runs():
+    frame = ssl_runs(hdr={40: DOWN, 250: NOISY})
+    plain = freematch.check_E2({"a": frame})
+    changed = frame.copy()
+    changed.loc[changed.method == "supervised", "test_acc"] = 0.99  # baseline better than everything
+    wild = dict(changed.iloc[-1], seed=0, num_labels=40, loss="", test_acc=0.01)  # a selection run at seed 0
+    changed = pd.concat([changed, pd.DataFrame([wild])], ignore_index=True)
+    c = freematch.check_E2({"a": changed})
+    assert (c.verdict, c.note, c.estimate, c.interval) == (
+        plain.verdict,
+        plain.note,
+        plain.estimate,
+        plain.interval,
+    )
+    assert c.numbers == plain.numbers
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [["supervised only", "FreeMatch"], ["supervised only", "FreeMatch", "FreeMatch + MI"], []],
+    ids=["no variants", "no HDR", "empty"],
+)
+def test_E2_inconclusive_without_variants(keep):
+    frame = ssl_runs()
+    names = frame.apply(il.method_name, axis=1)
+    c = freematch.check_E2({"a": frame[names.isin(keep) | (frame.role == "selection")]} if keep else {})
     assert (c.id, c.verdict) == ("E2", "inconclusive")
-    assert "win_share" not in c.numbers
-
-
-@pytest.mark.parametrize(
-    "stats",
-    [{}, {"a": sup_stats().iloc[:2]}, {"a": sup_stats().iloc[:1]}],
-    ids=["no setting", "no HDR variant", "cross-entropy only"],
-)
-def test_E1_inconclusive_when_a_setting_is_incomplete(stats):
-    assert supervised_info.check_E1(stats).verdict == "inconclusive"
-
-
-@pytest.mark.parametrize(
-    "check", [dynamics.check_D1, dynamics.check_D2, dynamics.check_X1, dynamics.check_X2]
-)
-def test_dynamics_checks_are_inconclusive_without_runs(check):
-    assert check({}).verdict == "inconclusive"
-
-
-def test_X1_synthetic_inconclusive_on_an_empty_table():
-    empty = pd.DataFrame(columns=["batch_size", "metric", "batch_mean", "exact", "bias"])
-    assert nc_theory.check_X1(empty).verdict == "inconclusive"
+    assert "share_holds_fails" not in c.numbers

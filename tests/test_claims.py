@@ -106,3 +106,41 @@ def test_every_experiment_has_a_notebook_and_a_book_entry():
         notebooks = list((root / "notebooks").glob(f"{spec.notebook}_*.ipynb"))
         assert len(notebooks) == 1, spec.name
         assert f"chapters/{notebooks[0].stem}" in toc, spec.name
+
+
+def test_rows_carry_evidence_and_json_prints_them(store):
+    from paperlib.intervals import Interval
+
+    iv = Interval(0.4, 0.3, 0.5, 3, "t interval over 3 seeds")
+    check = Check.rule("D1", True, False, "rho 0.4", "interval above 0", evidence=iv, null=0.0, exact="0.61")
+    claims.record(check, "smoke", "02", scale={"data": "fashion_mnist", "model": "wrn-10-1", "seeds": [0, 1, 2]})
+    out = subprocess.run(
+        [sys.executable, "-m", "paperlib", "claims", "--profile", "smoke", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert list(rows) == claims.claim_ids()
+    d1 = rows["D1"]
+    assert d1["verdict"] == "holds" and d1["estimate"] == 0.4 and d1["interval"] == [0.3, 0.5]
+    assert d1["null"] == 0.0 and d1["method"].startswith("t interval") and d1["scale"]["seeds"] == [0, 1, 2]
+    assert rows["T1"]["verdict"] == "not run"
+    table = claims.scorecard_text("smoke")
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert re.search(r"D1\s+holds\s+0\.4\s+\[0\.3, 0\.5\]", table)
+
+
+def test_underpowered_label_and_sections(store):
+    check = Check.rule("E1", False, False, "diff +0.1", "above 0", note="underpowered")
+    assert check.verdict == "inconclusive" and check.label == "inconclusive (underpowered)"
+    assert Check.rule("E1", True, False, "s", "t", note="underpowered").label == "holds"  # note only when undecided
+    claims.record(check, "smoke", "07", scale={"data": "fashion_mnist", "steps": 60, "seeds": [0, 1]})
+    assert claims.scorecard("smoke").set_index("id").loc["E1", "verdict"] == "inconclusive (underpowered)"
+    assert {claims.section(c) for c in claims.claim_ids()} == {"T", "E", "X"}
+    assert claims.section("T4") == "T" and claims.section("X4") == "X" and claims.section("G2") == "E"
+    row = next(r for r in claims.rows("smoke") if r["id"] == "E1")
+    gap = claims.setting_gap(row)
+    assert gap.startswith("E1 (inconclusive (underpowered)): decided at fashion_mnist") and "cifar10" in gap
+    found = claims.found("smoke")
+    assert "**E1**" in found and "*inconclusive (underpowered)*" in found and "Theorem checks" in found

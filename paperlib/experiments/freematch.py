@@ -136,7 +136,10 @@ def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Each FreeMatch variant's test error minus FreeMatch's, paired by seed, with its interval, per setting
     and label count."""
     d = pd.concat(
-        {n: il.paired(f, "FreeMatch", error=True, paper=il.PAPER_TABLE1_GAINS) for n, f in frames.items()},
+        {
+            n: il.paired(f, "FreeMatch", error=True, paper=il.paper_effects(il.PAPER_TABLE1_GAINS, f))
+            for n, f in frames.items()
+        },
         names=["setting"],
     )
     return d[d.method.str.startswith("FreeMatch")]

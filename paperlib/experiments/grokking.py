@@ -76,7 +76,9 @@ def two_phase_test(
     Returns each part's boolean, the located steps and ``holds`` (all four).
     """
     t = table[table.split == split].sort_values("step").set_index("step")
-    suffix = "_batch" if batch and "mir_batch" in t else ""
+    suffix = "_batch" if batch else ""
+    if f"mir{suffix}" not in t:
+        raise KeyError(f"the grokking table has no mir{suffix} column: rerun the run with this version")
     mir, hdr = smooth(t[f"mir{suffix}"]), smooth(t[f"hdr{suffix}"])
     lo, hi = grok_step / 2, grok_step * 2
     before = mir.index <= grok_step

@@ -252,7 +252,8 @@ def check_L3(table: pd.DataFrame) -> Check:
     lowest comparable learning rate, has its interval above 0 and the lowest one's mean barrier is <= 0.02;
     fails when that difference lies below 0 or the lowest one's barrier interval lies above 0.10.
     Inconclusive when no learning rate shows a barrier above 0.10 (nothing to restore) or fewer than two
-    learning rates are comparable (confounded). With several settings, each is decided and all must hold."""
+    learning rates are comparable (confounded). A barrier that appears only at a lower learning rate makes
+    the drop negative, so it fails. With several settings, each is decided and all must hold."""
     seeds = per_seed(table)
     parts = [_l3_setting(seeds[seeds.setting == name]) for name in seeds.setting.unique()]
     if not parts:
@@ -280,16 +281,17 @@ def _l3_setting(seeds: pd.DataFrame) -> dict:
     shown = ", ".join(f"lr {lr:g}: barrier {b[lr]:.3f} at end-point accuracy {acc[lr]:.3f}" for lr in b.index)
     out = dict(setting=name, text=f"{name} {shown}".strip(), drop=None, verdict="inconclusive")
     out["numbers"] = dict(barriers=b.to_dict(), end_accuracy=acc.to_dict())
-    if len(b) < 2 or b.iloc[0] <= BROKEN:
+    if len(b) < 2 or b.max() <= BROKEN:
         return out | dict(note="one learning rate" if len(b) < 2 else "no barrier to restore")
     top = b.index[0]
     comparable = [lr for lr in b.index if abs(acc[lr] - acc[top]) <= COMPARABLE]
     if len(comparable) < 2:
         return out | dict(note="confounded: end points not comparably trained")
     low = comparable[-1]
-    a, z = (seeds[seeds.lr == lr].sort_values("seed") for lr in (top, low))
-    drop = paired_interval(a["interpolated BN"].tolist(), z["interpolated BN"].tolist())
-    low_barrier = mean_interval(z["interpolated BN"].tolist())
+    a, z = (seeds[seeds.lr == lr].set_index("seed")["interpolated BN"] for lr in (top, low))
+    both = sorted(set(a.index) & set(z.index))  # paired by seed
+    drop = paired_interval(a[both].tolist(), z[both].tolist())
+    low_barrier = mean_interval(z.tolist())
     holds = drop.above(0) and b[low] <= FLAT
     fails = drop.below(0) or low_barrier.above(BROKEN)
     verdict = "holds" if holds else ("fails" if fails else "inconclusive")

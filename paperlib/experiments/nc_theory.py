@@ -338,13 +338,26 @@ def check_T4(reg: pd.DataFrame, ranks: pd.DataFrame) -> Check:
     )
 
 
+def rank_reading(ranks: pd.DataFrame) -> str:
+    """The chapter's sentence on exp(H) as a rank proxy, written from ``entropy_vs_rank``'s draws."""
+    over = int((ranks.exp_entropy > ranks["rank"] + TOL_RANGE).sum())
+    rho = rank_correlations(ranks)
+    errors = ", ".join(f"{e:.0%} for the {s} spectrum" for s, e in relative_errors(ranks).items())
+    return (
+        f"In {len(ranks)} draws `exp(H)` exceeded the rank {over} times and ordered matrices by rank with "
+        f"Spearman rho of at least {min(rho.values()):.2f}; its median distance from the rank itself is {errors}. "
+        "How well it stands in for the rank's value therefore depends on the spectrum, and the surrogate "
+        "argument of Section 4.2 (entropy difference as a proxy for the rank ratio) inherits that dependence."
+    )
+
+
 PAPER_BATCH = 64  # the batch size of the paper's estimate
 
 
 def check_X4(bias: pd.DataFrame) -> Check:
     """X4 on synthetic features (``batch_bias``): at the batch size closest to the paper's 64, the 95 %
-    interval of the batch-mean MIR (t interval over its batches) excludes the exact value, and the gap at the
-    smallest batch size exceeds the gap at the largest (it depends on batch size). Fails where the interval at
+    interval of the batch-mean MIR (t interval over its batches) lies clear of the exact value by more than 1 %
+    (relative), and the gap at the smallest batch size exceeds the gap at the largest (it depends on batch size). Fails where the interval at
     64 lies within 1 % (relative) of the exact value; inconclusive otherwise."""
     mir_rows = bias[bias.metric == "mir"].sort_values("batch_size").set_index("batch_size")
     if len(mir_rows) < 2:
@@ -358,7 +371,8 @@ def check_X4(bias: pd.DataFrame) -> Check:
     b0, b1 = mir_rows.index[0], mir_rows.index[-1]
     return Check.rule(
         "X4",
-        (interval.above(exact) or interval.below(exact)) and gap_large < gap_small,
+        (interval.above(exact + 0.01 * abs(exact)) or interval.below(exact - 0.01 * abs(exact)))
+        and gap_large < gap_small,
         interval.defined and max(abs(interval.low - exact), abs(interval.high - exact)) <= 0.01 * abs(exact),
         f"MIR batch-mean at batch {b}: {interval.text(3)} vs exact {exact:.3f}; relative gap {gap_small:.2f} at "
         f"batch {b0}, {gap_large:.2f} at batch {b1} (synthetic)",

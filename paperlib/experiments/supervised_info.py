@@ -96,7 +96,10 @@ VARIANTS = ("cross-entropy + MI", "cross-entropy + HDR")
 def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Each variant's test accuracy minus cross-entropy's, paired by seed, with its interval, per setting."""
     return pd.concat(
-        {n: il.paired(f, "cross-entropy", paper=il.PAPER_TABLE2_GAINS) for n, f in frames.items()},
+        {
+            n: il.paired(f, "cross-entropy", paper=il.paper_effects(il.PAPER_TABLE2_GAINS, f))
+            for n, f in frames.items()
+        },
         names=["setting"],
     )
 
