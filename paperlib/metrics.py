@@ -528,10 +528,6 @@ def paired_interplay(features_a: torch.Tensor, features_b: torch.Tensor) -> dict
     Used to compare two models' representations of the same inputs (e.g. a pruned model and the original).
     ``h_features`` is H(G(features_a)) and ``h_heads`` is H(G(features_b)), keeping ``interplay``'s keys.
     Undefined ratios (one sample, all rows of one side parallel) raise a ValueError, as in ``interplay``.
-
-    ``features_a`` (n, d1) and ``features_b`` (n, d2); returns the dict of floats ``interplay`` returns
-    (without ``skipped_batches``). Costs eigendecompositions of size min(n, d1), min(n, d2) and
-    min(n, d1 d2). ValueError for row counts that differ, zero rows, NaN or inf.
     """
     features_a, features_b = _tensor(features_a, "features_a"), _tensor(features_b, "features_b")
     if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[0] != features_b.shape[0]:
