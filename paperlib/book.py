@@ -21,7 +21,7 @@ from .storage import REPO_ROOT, atomic_write_json, atomic_write_text, runs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BOOK = REPO_ROOT / "book"
-_SOURCES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "references.bib", "_mathjax")
+_SOURCES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "api.md", "references.bib", "_mathjax")
 
 
 class BookError(RuntimeError):
@@ -130,10 +130,18 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
         "--keep-going",
         "--quiet",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_book_env())
     if done.returncode != 0:
         raise BookError(f"jupyter-book build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return out_dir / "_build" / "html" / "index.html"
+
+
+def _book_env() -> dict[str, str]:
+    """The environment of the Sphinx build: this checkout first on the path, so the API page documents the
+    code the chapters ran, not some other installed copy of paperlib."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _scorecard_page(profile: str) -> str:

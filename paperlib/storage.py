@@ -9,15 +9,29 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def in_checkout(root: Path = REPO_ROOT) -> bool:
+    """Whether ``root`` (the folder holding the package) is this project's source checkout: it has the
+    pyproject.toml that names paperlib. An installed copy sits in site-packages, which has none."""
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return project.get("name") == "paperlib"
+
+
 def runs_root() -> Path:
-    """The run store: ``$PAPERLIB_RUNS`` if set, else ``runs/`` at the repository root."""
-    return Path(os.environ.get("PAPERLIB_RUNS") or REPO_ROOT / "runs")
+    """The run store: ``$PAPERLIB_RUNS`` if set, else ``runs/`` at the repository root in a source checkout,
+    else ``runs/`` in the current directory (an installed package must not write into site-packages)."""
+    if os.environ.get("PAPERLIB_RUNS"):
+        return Path(os.environ["PAPERLIB_RUNS"])
+    return (REPO_ROOT if in_checkout(REPO_ROOT) else Path.cwd()) / "runs"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

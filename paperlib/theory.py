@@ -27,7 +27,9 @@ __all__ = [
 def simplex_etf(num_classes: int, dim: int | None = None, seed: int | None = 0) -> torch.Tensor:
     """C unit vectors in R^dim with pairwise cosine -1/(C-1), randomly rotated; shape (C, dim).
 
-    The frame spans C-1 dimensions, so ``dim`` must be at least C-1 (default: C).
+    The frame spans C-1 dimensions, so ``dim`` must be at least C-1 (default: C); ``seed`` fixes the
+    rotation (``None`` means 0). Costs a C x C eigendecomposition and a dim x (C-1) QR.
+    ValueError for fewer than 2 classes or too small a ``dim``.
     """
     if num_classes < 2:
         raise ValueError(f"a simplex ETF needs at least 2 classes, got {num_classes}")
@@ -51,7 +53,8 @@ def collapsed_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features under NC1 + NC3: every sample of class k equals ``scale`` times head k; balanced classes.
 
-    Returns (features (C*per_class, d), labels), grouped by class as in the proof of Corollary 4.3.
+    ``heads`` is (C, d). Returns (features (C*per_class, d) in float64, labels (C*per_class,)), grouped by
+    class as in the proof of Corollary 4.3. ValueError for ``per_class`` < 1.
     """
     if per_class < 1:
         raise ValueError(f"per_class must be at least 1, got {per_class}")
@@ -62,7 +65,8 @@ def collapsed_features(
 def nc_mir_bound(num_classes: int) -> float:
     """MIR at neural collapse (Theorem 4.2): 1/(C-1) + (C-2) log(C-2) / ((C-1) log(C-1)).
 
-    For C = 3 the second term is 0 (0 log 0 = 0), so the value is 1/2.
+    For C = 3 the second term is 0 (0 log 0 = 0), so the value is 1/2. A float, in constant time;
+    ValueError for C < 3 or a C that is not an integer (for C = 2 the ratio is undefined).
     """
     c = int(num_classes)
     if c != num_classes or c < 3:
@@ -87,13 +91,18 @@ def _class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int)
 def nc_measures(
     features: torch.Tensor, labels: torch.Tensor, heads: torch.Tensor, bias: torch.Tensor | None = None
 ) -> dict[str, float]:
-    """NC1-NC4 of Papyan et al. (2020); each is 0 at perfect collapse.
+    """NC1-NC4 of Papyan et al. (2020); each is 0 at perfect collapse. Returns a dict of floats:
 
-    nc1: tr(Sigma_W Sigma_B^+) / C, within-class variability relative to between-class spread.
-    nc2_equinorm: coefficient of variation of the centred class-mean norms.
-    nc2_equiangular: mean |cos(mu_i, mu_j) + 1/(C-1)| over class pairs (i != j).
-    nc3: || W/||W||_F - M/||M||_F ||_F with M the centred class means as rows (self-duality).
-    nc4: fraction of samples whose classifier prediction differs from the nearest class centre.
+    - ``nc1``: ``tr(Sigma_W Sigma_B^+) / C``, within-class variability relative to between-class spread;
+    - ``nc2_equinorm``: coefficient of variation of the centred class-mean norms;
+    - ``nc2_equiangular``: mean ``|cos(mu_i, mu_j) + 1/(C-1)|`` over class pairs (i != j);
+    - ``nc3``: ``|| W/||W||_F - M/||M||_F ||_F`` with M the centred class means as rows (self-duality);
+    - ``nc4``: fraction of samples whose classifier prediction differs from the nearest class centre.
+
+    ``features`` (n, d), ``labels`` (n,) in [0, C - 1], ``heads`` (C, d), ``bias`` (C,) or None (used only
+    for the predictions of nc4). Costs O(n d^2) for the covariance, a d x d pseudo-inverse and an n x C
+    distance matrix. ValueError for mismatched shapes, labels out of range, zero rows, or a class
+    without samples.
     """
     _check_inputs(features, heads, labels)
     z = features.to(torch.float64)
@@ -120,7 +129,10 @@ def nc_measures(
 
 
 def regression_error(z1: torch.Tensor, z2: torch.Tensor) -> float:
-    """min over (H, eta) of (1/N) ||Z1 - (H Z2 + eta 1^T)||_F^2, samples as rows (Lemma 4.5's left side)."""
+    """``min over (H, eta) of (1/N) ||Z1 - (H Z2 + eta 1^T)||_F^2``, samples as rows (Lemma 4.5's left side).
+
+    ``z1`` (N, d1) and ``z2`` (N, d2) are paired rows; a float from one least-squares solve of an
+    N x (d2 + 1) design, O(N (d2 + 1)^2 + N d1 (d2 + 1)), in float64."""
     z1 = z1.to(torch.float64)
     design = torch.cat([z2.to(torch.float64), torch.ones(z2.shape[0], 1, dtype=torch.float64)], dim=1)
     coef = torch.linalg.lstsq(design, z1, driver="gelsd").solution
@@ -128,7 +140,10 @@ def regression_error(z1: torch.Tensor, z2: torch.Tensor) -> float:
 
 
 def lemma45_bound(z1: torch.Tensor, rank_z2: int) -> float:
-    """Lemma 4.5's lower bound: sum of sigma_j^2 for j = rank(Z2)+2 .. rank(Z1), sigma of Z1 / sqrt(N)."""
+    """Lemma 4.5's lower bound: sum of ``sigma_j^2`` for j = rank(Z2)+2 .. rank(Z1), sigma of Z1 / sqrt(N).
+
+    ``z1`` is (N, d1) and ``rank_z2`` the rank of the regressor Z2; a float from two SVDs of ``z1``
+    (singular values and rank), O(N d1 min(N, d1)), in float64."""
     z1 = z1.to(torch.float64)
     sig = torch.linalg.svdvals(z1 / math.sqrt(z1.shape[0]))
     r1 = int(torch.linalg.matrix_rank(z1))

@@ -19,6 +19,9 @@ def test_smoke_book_builds(tmp_path):
         assert f">{cid}<" in scorecard
     assert "tex-chtml.js" in index.read_text() or "tex-chtml.js" in (html / "intro.html").read_text()
     assert (html / "_static" / "tex-chtml.js").exists()  # math renders offline
+    api = (html / "api.html").read_text()  # autodoc imported this checkout's paperlib
+    for name in ("paperlib.probe.probe", "paperlib.monitor.Monitor", "paperlib.metrics.interplay"):
+        assert f'id="{name}"' in api, f"the API page lacks {name}"
 
 
 def test_failing_notebook_names_notebook_and_cell(tmp_path):
