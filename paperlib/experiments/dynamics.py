@@ -196,7 +196,7 @@ def check_X1(curves: dict[str, pd.DataFrame]) -> Check:
         holds,
         fails,
         text or "no run",
-        f"interval of the batch mean excludes the exact value; fails within {X1_MARGIN:.0%} of it",
+        f"interval of the batch mean clear of the exact value by more than {X1_MARGIN:.0%}; fails within it",
         evidence=first[0],
         null=first[1],
         exact=", ".join(f"{e:.3f}" for _, e in ends.values()),
