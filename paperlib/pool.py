@@ -83,7 +83,7 @@ def train_all(jobs: Sequence[Job]) -> list[runs.Run]:
 
 
 class WorkerError(RuntimeError):
-    """A run that failed in a worker process where its exception could not be re-raised as its own type."""
+    """A worker that died mid-run, or a worker's failure whose exception cannot be rebuilt here as its type."""
 
 
 def _train_in_workers(jobs: list[Job], n: int) -> None:
