@@ -3,6 +3,7 @@ thread count, a failure names its run and stops the other workers, PAPERLIB_WORK
 is off under torchrun."""
 
 import dataclasses
+import os
 import re
 import time
 
@@ -39,6 +40,10 @@ def failing_train(cfg, run: runs.Run) -> None:
             break
         time.sleep(0.1)
     raise ValueError(f"no data for seed {cfg.seed}")
+
+
+def dying_train(cfg, run: runs.Run) -> None:
+    os._exit(3)  # a worker killed mid-run (out of memory, a crash in C code)
 
 
 def slow_train(cfg, run: runs.Run) -> None:
@@ -100,6 +105,12 @@ def test_a_failure_names_its_run_and_stops_the_other_workers(store):
     assert not failing.exists() and stopped.folder.exists() and not stopped.done
     assert not list(store.rglob("*.tmp"))
     assert pool.train_all([(STORE, tiny(4), noting_train)])[0].done  # and it can run again
+
+
+def test_a_worker_that_dies_is_reported_with_its_run(store):
+    dead = re.escape(str(runs.Run(STORE, tiny(11)).folder))
+    with pytest.raises(pool.WorkerError, match=f"training {dead} ended \\(exit code 3\\)"):
+        pool.train_all([(STORE, tiny(11), dying_train), (STORE, tiny(12), noting_train)])
 
 
 def test_a_trainer_that_cannot_reach_a_worker_is_named(store):
