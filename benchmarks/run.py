@@ -9,7 +9,9 @@ each (shared helpers in ``common.py``):
 3. ``loss_overhead``: per-step overhead of the MI and HDR loss terms over cross-entropy (batch 64, cpu model);
 4. ``throughput``: training throughput with and without channels_last and ``torch.compile``, and whether each
    is exact;
-5. ``notebooks``: wall time of every notebook: smoke measured now, cpu as last recorded by ``make book``.
+5. ``notebooks``: wall time of every notebook: smoke measured now, cpu as last recorded by ``make book``;
+6. ``pool``: independent runs side by side (``paperlib.pool``): one process on every core against one
+   process per core.
 
 ``--quick`` shrinks every section (for trying the script); ``--only NAME`` runs one section.
 """
@@ -26,6 +28,8 @@ from benchmarks.common import HERE, TARGETS, machine
 from benchmarks.loss_overhead import bench_loss_overhead
 from benchmarks.memory import bench_memory
 from benchmarks.notebooks import bench_notebooks
+from benchmarks.pool import TITLE as POOL_TITLE
+from benchmarks.pool import bench_pool
 from benchmarks.routes import bench_routes
 from benchmarks.throughput import bench_throughput
 
@@ -35,6 +39,7 @@ SECTIONS = {
     "loss": ("Information-loss overhead per training step", bench_loss_overhead),
     "throughput": ("Training throughput", bench_throughput),
     "notebooks": ("Notebook wall times", bench_notebooks),
+    "pool": (POOL_TITLE, bench_pool),
 }
 
 
