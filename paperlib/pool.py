@@ -28,10 +28,11 @@ from .progress import progress
 Job = tuple[str, Any, Callable]  # (store, config, trainer), as runs.run takes them
 
 ENV = "PAPERLIB_WORKERS"
-# Without PAPERLIB_WORKERS: at most this many workers. On the project's 2-core machine two processes of one
-# thread each trained the cpu model faster than one process with two threads (benchmarks/RESULTS.md); more
-# workers than that were not measured, so larger machines give each of the two workers more threads.
-DEFAULT_WORKERS = 2
+# Without PAPERLIB_WORKERS: one run at a time, in this process. A run's numbers depend on its thread count
+# (float sums are split differently), and a lone pending run trains in this process with every thread while
+# pooled runs get a share: so with a pool, what a config's run reports would depend on what else happened to
+# be pending. One worker keeps every run a function of its config and the machine; the pool is opt-in.
+DEFAULT_WORKERS = 1
 
 
 def cores() -> int:
@@ -47,7 +48,8 @@ def _under_torchrun() -> bool:
 
 def workers() -> int:
     """How many runs to train at once: ``$PAPERLIB_WORKERS`` when set, else ``min(cores, DEFAULT_WORKERS)``
-    on a CPU and 1 with a GPU; always 1 under torchrun, whose processes already share one run."""
+    (1, see there) on a CPU and 1 with a GPU; always 1 under torchrun, whose processes already share one
+    run."""
     raw = os.environ.get(ENV, "").strip()
     chosen = 0
     if raw:
