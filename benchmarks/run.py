@@ -70,9 +70,9 @@ def verdicts(facts: dict) -> list[str]:
     if "notebooks" in facts and facts["notebooks"]["cpu_total_min"]:
         total = facts["notebooks"]["cpu_total_min"]
         out.append(
-            f"- cpu book, sum of the last recorded notebook times: {total:.1f} min (target < 60 min from an empty "
-            "store; see the notebook table for how many runs each had to train, and the README for the "
-            "from-scratch times)"
+            f"- cpu book, sum of each notebook's last time that trained runs (cache reads excluded): {total:.1f} "
+            "min; not one build's time (target: < 60 min for `make book` from an empty store, measured as one "
+            "command in the README)"
         )
     return out
 

@@ -66,17 +66,26 @@ def finished_runs() -> int:
 
 
 def record_time(profile: str, notebook: str, seconds: float, new_runs: int) -> None:
-    """Remember a notebook's last wall time, when it was measured and how many runs it had to train (one
-    whose runs all come from the store takes seconds)."""
+    """Remember a notebook's last wall time with the number of runs it had to train, and separately its last
+    time that trained something (``trained``): a time with no run trained is a cache read, not what the
+    notebook costs."""
     path = timings_file(profile)
     table = json.loads(path.read_text()) if path.exists() else {}
-    table[notebook] = {
-        "seconds": round(seconds, 1),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "new_runs": new_runs,
-    }
+    entry = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M"), "new_runs": new_runs}
+    previous = table.get(notebook, {})
+    trained = entry if new_runs > 0 else previous.get("trained")
+    table[notebook] = {**entry, **({"trained": trained} if trained else {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, table)
+
+
+def timing_table(rows: list[tuple[str, float, int]]) -> str:
+    """The table ``make book`` prints at the end: each notebook's wall time and the runs it trained."""
+    lines = [f"  {'notebook':<28} {'seconds':>8}  runs trained"]
+    lines += [f"  {name:<28} {sec:8.1f}  {runs}" for name, sec, runs in rows]
+    total = sum(sec for _, sec, _ in rows)
+    lines.append(f"  {'all':<28} {total:8.1f}  {sum(r for _, _, r in rows)}  ({total / 60:.1f} min)")
+    return "\n".join(lines)
 
 
 def execute_all(out_dir: Path, profile: str) -> None:
@@ -87,6 +96,7 @@ def execute_all(out_dir: Path, profile: str) -> None:
     for folder in (new, old):
         shutil.rmtree(folder, ignore_errors=True)
     new.mkdir(parents=True)
+    done: list[tuple[str, float, int]] = []
     for nb in chapters():
         before = finished_runs()
         try:
@@ -97,7 +107,9 @@ def execute_all(out_dir: Path, profile: str) -> None:
             )
             raise BookError(f"{err} ({kept})") from err
         print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
-        record_time(profile, nb.name, seconds, finished_runs() - before)
+        done.append((nb.name, seconds, finished_runs() - before))
+        record_time(profile, *done[-1])
+    print(f"notebook times ({profile}):\n{timing_table(done)}", flush=True)
     if final.exists():
         final.rename(old)
     new.rename(final)

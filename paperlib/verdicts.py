@@ -147,7 +147,7 @@ def little_change(claim_id: str, diffs: dict, margins: dict[str, float], what: s
     holds = bool(diffs) and all(i.defined and i.high <= margins[m] for (_, m), i in diffs.items())
     fails = any(i.defined and i.low > margins[m] for (_, m), i in diffs.items())
     worst = max(diffs.items(), key=lambda kv: kv[1].estimate / margins[kv[0][1]], default=(None, None))
-    text = "; ".join(f"{s}: {m} {i.text(3)}" for (s, m), i in diffs.items())
+    text = "; ".join(f"{s + ': ' if s else ''}{m} {i.text(3)}" for (s, m), i in diffs.items())
     return Check.rule(
         claim_id,
         holds,
