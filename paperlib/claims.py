@@ -195,9 +195,9 @@ def scorecard_markdown(profile: str, ids: list[str] | None = None) -> str:
 
 
 def scorecard_text(profile: str, width: int = 100) -> str:
-    """The scorecard for a terminal: one line per id (verdict, estimate, interval, null, scale), each line
-    cut to ``width`` columns; ``--json`` gives every field."""
-    df = scorecard(profile)[["id", "verdict", "estimate", "interval", "null", "scale"]]
+    """The scorecard for a terminal: one line per id (verdict, estimate, interval, null), each line cut to
+    ``width`` columns; ``--json`` gives every field, the scale included."""
+    df = scorecard(profile)[["id", "verdict", "estimate", "interval", "null"]]
     lines = df.to_string(index=False).splitlines()
     return "\n".join(line.rstrip()[:width] for line in lines)
 
@@ -235,7 +235,7 @@ def found(profile: str) -> str:
         part = by_section.get(key, [])
         if not part:
             continue
-        counts = pd.Series([r["verdict"] for r in part]).value_counts()
+        counts = pd.Series([r["verdict"].split(" (")[0] for r in part]).value_counts()
         lines.append(f"**{title}** ({', '.join(f'{n} {v}' for v, n in counts.items())}):\n")
         for r in part:
             shown = _readable(r)

@@ -4,11 +4,13 @@ two-phase description of Sec 5.5 with a statistic fixed before the run."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import pandas as pd
 
 from .. import runs
+from ..intervals import Interval
 from ..train.grokking import GrokConfig, train
 from ..verdicts import Check
 from . import common
@@ -123,6 +125,7 @@ def check_G1(table: pd.DataFrame, p: int) -> Check:
         f"{1 / p:.3f})",
         f"g >= {DELAY} m and test acc at m <= {CHANCE_TIMES}/p = {bound:.3f}",
         inconclusive=grok is None or mem is None,
+        evidence=None if test_at_mem is None else Interval(test_at_mem, math.nan, math.nan, 1, "one run"),
         null=1 / p,
         **ph,
     )

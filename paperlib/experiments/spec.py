@@ -83,6 +83,8 @@ class Experiment:
             out.setdefault("seeds", seed if isinstance(seed, list) else [seed])
         if "dataset" in out:
             out["data"] = out.pop("dataset")
+        elif "p" in out:
+            out["data"] = "modular addition"
         return out
 
     @property
