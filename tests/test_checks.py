@@ -21,6 +21,7 @@ from paperlib.experiments import (
     label_smoothing,
     lmc,
     nc_theory,
+    own_network,
     pruning,
     supervised_info,
 )
@@ -1260,3 +1261,57 @@ def test_E2_inconclusive_without_variants(keep):
     c = freematch.check_E2({"a": frame[names.isin(keep) | (frame.role == "selection")]} if keep else {})
     assert (c.id, c.verdict) == ("E2", "inconclusive")
     assert "share_holds_fails" not in c.numbers
+
+
+# --------------------------------------------------------------------------------- own network: X3
+
+
+def own_curves(**columns) -> dict[str, pd.DataFrame]:
+    """One ResNet-18 run in the form ``own_network.curves`` gives, built on the dynamics tables above."""
+    return {"fashion_mnist / resnet18": curves_table(**columns).assign(model="resnet18")}
+
+
+def test_X3_holds_with_the_weaker_correlation_as_evidence():
+    """D1 and D2 hold; HDR falls less in step with accuracy than MIR rises, so D2's rho is the evidence."""
+    hdr = 0.8 - 0.5 * RISE + np.array([0.0, 0.0, 0.0, 0.0, 0.2, 0.0])  # one step up: rho(acc, HDR) > -1
+    table = own_curves(hdr_batch=hdr)
+    c = own_network.check_X3(table)
+    d2 = dynamics.check_D2(table)
+    assert (c.id, c.verdict, c.null) == ("X3", "holds", 0.0)
+    assert c.numbers["weaker"] == "D2" and -1 < c.estimate < 0
+    assert (c.estimate, c.interval, c.method) == (d2.estimate, d2.interval, d2.method)
+    assert c.numbers["D1"]["verdict"] == "holds" and c.numbers["D2"]["verdict"] == "holds"
+    assert "rho(acc, MIR)" in c.statistic and "rho(acc, HDR)" in c.statistic
+    assert "exact MIR at the end" in c.exact and "exact HDR at the end" in c.exact
+
+
+@pytest.mark.parametrize(
+    "columns, failing",
+    [
+        (dict(mir_batch=0.7 - 0.5 * RISE), "D1"),  # MIR falls as accuracy rises
+        (dict(hdr_batch=0.3 + 0.5 * RISE), "D2"),  # HDR rises with accuracy
+        (dict(mir_batch=0.7 - 0.5 * RISE, hdr_batch=0.3 + 0.5 * RISE), "both"),
+    ],
+)
+def test_X3_fails_when_either_part_fails(columns, failing):
+    c = own_network.check_X3(own_curves(**columns))
+    parts = {k: c.numbers[k]["verdict"] for k in ("D1", "D2")}
+    assert c.verdict == "fails"
+    assert [k for k, v in parts.items() if v == "fails"] == (["D1", "D2"] if failing == "both" else [failing])
+    assert c.estimate < 0 if failing != "D2" else c.estimate > 0  # the wrong-way correlation is the weaker
+
+
+def test_X3_inconclusive_when_a_part_is_and_none_fails():
+    """Three evaluations: rank correlations of 1, but no Fisher-z interval, so D1 and D2 are inconclusive."""
+    c = own_network.check_X3({"a": SHORT})
+    assert (c.numbers["D1"]["verdict"], c.numbers["D2"]["verdict"]) == ("inconclusive", "inconclusive")
+    assert c.verdict == "inconclusive" and c.interval == [None, None]
+    # D2 holds, D1's interval straddles 0 (MIR ends above its start, rho about 0.09): inconclusive, not holds
+    mixed = own_network.check_X3({"a": curves_table(mir_batch=[0.2, 0.6, 0.5, 0.25, 0.3, 0.4])})
+    assert (mixed.numbers["D1"]["verdict"], mixed.numbers["D2"]["verdict"]) == ("inconclusive", "holds")
+    assert mixed.verdict == "inconclusive" and mixed.numbers["weaker"] == "D1"
+
+
+def test_X3_without_runs_is_inconclusive():
+    c = own_network.check_X3({})
+    assert c.verdict == "inconclusive" and c.estimate is None
