@@ -113,7 +113,9 @@ def test_rows_carry_evidence_and_json_prints_them(store):
 
     iv = Interval(0.4, 0.3, 0.5, 3, "t interval over 3 seeds")
     check = Check.rule("D1", True, False, "rho 0.4", "interval above 0", evidence=iv, null=0.0, exact="0.61")
-    claims.record(check, "smoke", "02", scale={"data": "fashion_mnist", "model": "wrn-10-1", "seeds": [0, 1, 2]})
+    claims.record(
+        check, "smoke", "02", scale={"data": "fashion_mnist", "model": "wrn-10-1", "seeds": [0, 1, 2]}
+    )
     out = subprocess.run(
         [sys.executable, "-m", "paperlib", "claims", "--profile", "smoke", "--json"],
         capture_output=True,
@@ -134,7 +136,9 @@ def test_rows_carry_evidence_and_json_prints_them(store):
 def test_underpowered_label_and_sections(store):
     check = Check.rule("E1", False, False, "diff +0.1", "above 0", note="underpowered")
     assert check.verdict == "inconclusive" and check.label == "inconclusive (underpowered)"
-    assert Check.rule("E1", True, False, "s", "t", note="underpowered").label == "holds"  # note only when undecided
+    assert (
+        Check.rule("E1", True, False, "s", "t", note="underpowered").label == "holds"
+    )  # note only when undecided
     claims.record(check, "smoke", "07", scale={"data": "fashion_mnist", "steps": 60, "seeds": [0, 1]})
     assert claims.scorecard("smoke").set_index("id").loc["E1", "verdict"] == "inconclusive (underpowered)"
     assert {claims.section(c) for c in claims.claim_ids()} == {"T", "E", "X"}
