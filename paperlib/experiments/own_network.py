@@ -87,15 +87,16 @@ def build_model(classes: int = 10) -> nn.Module:
     Only ``conv1`` changes (1 input channel instead of 3); the rest is torchvision's network as a reader would
     take it. The standard stem (7 x 7 stride 2, then the 3 x 3 stride-2 max-pool) is kept: on 28 x 28 images
     it leaves 7 x 7 maps for the first stage, coarse but enough for Fashion-MNIST, and it is the cheapest
-    choice. Measured here (2 cores, under contention), one SGD step of batch 64 took 2.5 s with it, 6.0 s
-    with a 3 x 3 stride-1 stem and 7.5 s with that stem and no max-pool (the CIFAR-style adaptation); a
-    forward pass of 1,000 images 2.6 s, 8.6 s and 15.7 s: too slow for the cpu profile's few minutes.
+    choice. Measured one after another here (2 cores shared with other jobs, so only the ratios mean much),
+    one SGD step of batch 64 took 2.5 s with it, 6.0 s with a 3 x 3 stride-1 stem and 7.5 s with that stem
+    and no max-pool (the CIFAR-style adaptation); a forward pass of 1,000 images 2.6 s, 8.6 s and 15.7 s.
+    The larger maps would cost the cpu profile several times its few minutes.
 
     ``zero_init_residual=True`` (torchvision's own option: each residual branch starts as zero, so each block
     starts as the identity) keeps the first steps tame. Without it, the BatchNorm running statistics lag the
     growing activations for the first ~20 steps, the eval-mode network predicts one class (10 % accuracy at
-    steps 5-15 of the smoke run) and a short run's curves say more about that lag than about learning; with
-    it, 30 steps of batch 32 reached 70 % test accuracy (11 % at step 5).
+    steps 5-15 of a 30-step smoke run) and a short run's curves say more about that lag than about learning;
+    with it, the same 30 steps of batch 32 reached 70 % test accuracy.
     """
     model = torchvision.models.resnet18(weights=None, num_classes=classes, zero_init_residual=True)
     model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
