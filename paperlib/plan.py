@@ -201,8 +201,8 @@ def seconds_per_step(kind: StepKind, times: dict, cpu_only: bool = False) -> tup
     entry = times["steps"].get(kind.name)
     if entry is None:
         return None
-    scale = kind.images / entry["images"]
-    cpu, host = entry["step_s"] * scale, entry["host_s"] * scale
+    cpu = entry["step_s"] * kind.images / entry["images"]
+    host = entry["host_s"] * kind.images / entry["host_images"]
     return cpu, cpu if cpu_only else host + max(cpu - host, 0.0) / SPEEDUP[kind.model]
 
 

@@ -79,12 +79,19 @@ def test_trainer_experiments_count_their_sweep():
 
 
 def test_step_times_scale_with_images_and_leave_host_work_on_the_cpu():
-    times = {"steps": {"supervised wrn-28-2 cifar10": {"images": 32, "step_s": 1.0, "host_s": 0.1}}}
+    entry = {"images": 32, "step_s": 1.0, "host_images": 64, "host_s": 0.2}
+    times = {"steps": {"supervised wrn-28-2 cifar10": entry}}
     kind = plan.StepKind("supervised", "wrn-28-2", "cifar10", 64)
     cpu, gpu = plan.seconds_per_step(kind, times)
     assert cpu == pytest.approx(2.0) and gpu == pytest.approx(0.2 + 1.8 / plan.SPEEDUP["wrn-28-2"])
     assert plan.seconds_per_step(kind, times, cpu_only=True) == pytest.approx((2.0, 2.0))
     assert plan.seconds_per_step(plan.StepKind("supervised", "wrn-28-8", "cifar100", 64), times) is None
+
+
+def test_committed_step_times_cover_every_kind_the_profiles_train():
+    times = plan.load_step_times()
+    for profile in PROFILES:
+        assert not plan.tally(profile, times)["total"].unmeasured, profile
 
 
 @pytest.mark.parametrize("profile", PROFILES)
