@@ -4,6 +4,7 @@
     (also under ``torchrun --standalone --nproc_per_node=N -m paperlib run ...``, one process per GPU)
 ``python -m paperlib claims --profile P [--json | --markdown]``        print the scorecard (--json: with evidence)
 ``python -m paperlib book --profile P``                                execute the notebooks, build the book
+``python -m paperlib plan --profile P``                                runs, steps and estimated hours per experiment
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .runs import StoreError
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line's three commands and their options."""
+    """The command line's four commands and their options."""
     top = argparse.ArgumentParser(prog="paperlib", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     p_claims = sub.add_parser("claims", help="print the scorecard of the paper's claims")
@@ -28,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     p_book = sub.add_parser("book", help="execute every notebook and build the HTML book")
     p_book.add_argument("--profile", default="cpu", choices=PROFILES)
     p_book.add_argument("--out", type=Path, default=None, help="build into this folder instead of book/")
+    p_plan = sub.add_parser("plan", help="print the runs, steps and estimated hours each experiment trains")
+    p_plan.add_argument("--profile", default="paper", choices=PROFILES)
     p_run = sub.add_parser("run", help="train an experiment's runs (cached in the run store, resumable)")
     runnable = [name for name, spec in registry.experiments_by_name().items() if spec.runnable]
     p_run.add_argument("experiment", choices=runnable)
@@ -82,9 +85,16 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from .plan import report
+
+    print(report(args.profile))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return {"run": _run, "claims": _claims, "book": _book}[args.command](args)
+    return {"run": _run, "claims": _claims, "book": _book, "plan": _plan}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,29 @@ def write_learnable_fashion_mnist(folder: Path, n_train: int = 640, n_test: int 
         write_idx(folder / f"{stem}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
     return folder
+
+
+def _value(cfg, path: str):
+    for part in path.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _smaller(cut, value) -> bool:
+    if isinstance(cut, tuple):
+        return len(cut) < len(value)
+    return value is None or cut < value
+
+
+def cut_settings(cfg, cuts: dict) -> dict:
+    """``cuts`` (setting leaf name -> value) by full dotted path, for every setting of ``cfg`` whose leaf name
+    is cut and whose value the cut makes smaller (a validation split of 0 stays 0, a list keeps its length
+    unless the cut is shorter). Full paths reach every nested copy of a setting in a study config."""
+    from paperlib.configs import paths
+
+    out = {}
+    for path in paths(cfg):
+        leaf = path.rsplit(".", 1)[-1]
+        if leaf in cuts and _smaller(cuts[leaf], _value(cfg, path)):
+            out[path] = cuts[leaf]
+    return out
