@@ -66,7 +66,8 @@ class Job:
 
 def steps_of(config: Any) -> int:
     """The training steps of a run config."""
-    return config.steps if isinstance(config, GrokConfig) else config.recipe.steps
+    recipe = getattr(config, "recipe", None)
+    return recipe.steps if recipe is not None else config.steps
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ def step_kind(config: Any) -> StepKind:
     FreeMatch, the training pairs for the full-batch grokking transformer)."""
     if isinstance(config, GrokConfig):
         return StepKind("grokking", "transformer", f"p={config.p}", round(config.train_frac * config.p**2))
-    r = config.recipe
+    r = getattr(config, "recipe", None)
+    if r is None and all(hasattr(config, k) for k in ("model", "dataset", "batch_size")):
+        return StepKind("supervised", config.model, config.dataset, config.batch_size)  # e.g. own_network
     if isinstance(config, FreeMatchConfig):
         return StepKind("freematch", r.model, r.dataset, r.batch_size * (1 + 2 * config.uratio))
     if isinstance(config, TrainConfig):
