@@ -31,6 +31,7 @@ from paperlib import data as D
 from paperlib import plan, registry
 from paperlib.augment import strong_augment, weak_augment
 from paperlib.configs import PROFILES
+from paperlib.experiments.own_network import OwnNetwork, OwnNetworkConfig
 from paperlib.rng import generator
 from paperlib.train.freematch import FreeMatch, FreeMatchConfig
 from paperlib.train.grokking import GrokConfig, Grokking
@@ -84,8 +85,8 @@ def with_batch(cfg: Any, batch: int) -> Any:
 def host_work(cfg: Any) -> Callable[[], None]:
     """The CPU-side data work of one step of ``cfg`` (as in the methods' ``step``)."""
     g = generator(0)
-    if isinstance(cfg, GrokConfig):
-        return lambda: None
+    if isinstance(cfg, GrokConfig | OwnNetworkConfig):
+        return lambda: None  # full-batch tokens; own_network normalizes a batch in its step
     r = cfg.recipe
     shape = (len(D.STATS[r.dataset][0]), SIDE[r.dataset], SIDE[r.dataset])
     x = torch.randint(0, 256, (r.batch_size, *shape), dtype=torch.uint8)
@@ -107,6 +108,8 @@ def host_work(cfg: Any) -> Callable[[], None]:
 def method(cfg: Any) -> Any:
     if isinstance(cfg, GrokConfig):
         return Grokking(cfg)
+    if isinstance(cfg, OwnNetworkConfig):
+        return OwnNetwork(dataclasses.replace(cfg, eval_per_class=1))  # the timing data are tiny
     return FreeMatch(cfg) if isinstance(cfg, FreeMatchConfig) else Supervised(cfg)
 
 
@@ -139,7 +142,7 @@ def measure(cfg: Any, reps: int, budget: float) -> dict:
     The host work goes first: right after a large step the thread pool still holds the cores."""
     full = plan.step_kind(cfg).images
     host = {"host_images": full, "host_s": fastest_host(cfg, reps + 2)}
-    if isinstance(cfg, GrokConfig):
+    if isinstance(cfg, GrokConfig | OwnNetworkConfig):
         return {"images": full, "step_s": fastest_step(cfg, reps), **host}
     batch = cfg.recipe.batch_size
     probe_batch = min(batch, 4)
@@ -174,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "machine": machine(),
         "date": date.today().isoformat(),
-        "conditions": f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after measuring "
-        f"on {os.cpu_count()} cores",
+        "conditions": (f"{old['conditions']}; " if args.only and old.get("conditions") else "")
+        + (f"{', '.join(args.only)} measured alone (--only): " if args.only else "")
+        + f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after measuring on {os.cpu_count()} cores",
         "steps": {
             k: {f: round(v, 6) if isinstance(v, float) else v for f, v in e.items()} for k, e in steps.items()
         },

@@ -38,7 +38,15 @@ STEP_TIMES = Path(__file__).resolve().parents[1] / "benchmarks" / "step_times.js
 # Assumed speed-up of one data-centre GPU (A100 class) over the 2-core CPU of step_times.json for the model part
 # of a step (forward, backward, update). Low-end guesses: small models leave a GPU mostly idle. The grokking
 # trainer keeps its model on the CPU (train/grokking.py moves nothing to a GPU), hence 1.
-SPEEDUP = {"wrn-10-1": 10, "wrn-16-1": 10, "wrn-28-2": 30, "wrn-28-8": 60, "wrn-37-2": 40, "transformer": 1}
+SPEEDUP = {
+    "wrn-10-1": 10,
+    "wrn-16-1": 10,
+    "wrn-28-2": 30,
+    "wrn-28-8": 60,
+    "wrn-37-2": 40,
+    "resnet18": 30,
+    "transformer": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -103,50 +111,51 @@ def step_kind(config: Any) -> StepKind:
 
 
 def _lmc(study: Any) -> list[Job]:
-    """``lmc.sweep``: per learning rate, the two end-point runs (data order seeds seed + 1 and seed + 2)."""
+    """``lmc.sweep``: per learning rate and seed, the two end-point runs (data order seeds seed + 1 and + 2)."""
     out = []
     for lr in study.lrs:
-        base = common.with_recipe(study.train, lr=lr)
-        out += [
-            Job.of(common.SUPERVISED_STORE, dataclasses.replace(base, data_seed=base.seed + k))
-            for k in (1, 2)
-        ]
+        for seed in study.seeds:
+            base = common.with_recipe(dataclasses.replace(study.train, seed=seed), lr=lr)
+            out += [
+                Job.of(common.SUPERVISED_STORE, dataclasses.replace(base, data_seed=base.seed + k))
+                for k in (1, 2)
+            ]
     return out
 
 
 def _pruning(study: Any) -> list[Job]:
-    """``pruning.compute``: the training-dynamics run, then ``finetune_steps`` steps per sparsity (the path
-    and the measurements are not counted)."""
-    extra = len(study.sparsities) * study.finetune_steps
-    return [
-        Job.of(common.SUPERVISED_STORE, study.train),
-        Job(pruning.STORE, study, extra, study.train, run=False, cpu_only=True),
-    ]
+    """``pruning.run``: the supervised run of every seed (and of the independent network's seed, which is
+    another seed of the sweep unless there is one seed only), then ``finetune_steps`` steps per sparsity and
+    seed (the measurements are not counted)."""
+    seeds = dict.fromkeys([*study.seeds, *(pruning.independent_seed(study.seeds, s) for s in study.seeds)])
+    out = [Job.of(common.SUPERVISED_STORE, dataclasses.replace(study.train, seed=s)) for s in seeds]
+    extra = len(study.sparsities) * study.finetune_steps * len(study.seeds)
+    return out + [Job(pruning.STORE, study, extra, study.train, run=False, cpu_only=True)]
 
 
-# The chosen lambda of a term is known only once its candidates have run; the rules below put the first
-# candidate in its place. That changes no count: a chosen run is either a candidate (same seed and label count)
-# or a run of its own.
+# The chosen lambda of a term is known only once its selection runs have run; the rules below put the first
+# candidate in its place. That changes no count: the reported runs use seeds of their own.
 
 
 def _supervised_info(study: Any) -> list[Job]:
-    """``supervised_info.run_study``: every seed without a term; per term, each lambda at the first seed and
-    the chosen lambda at the other seeds."""
+    """``supervised_info.run_study``: every seed without a term and with each term's chosen lambda (the whole
+    training set), plus each lambda at ``select_seed`` with ``select_per_class`` images held out."""
 
-    def one(seed: int, kind: str = "", lam: float = 0.0) -> Job:
+    def one(seed: int, kind: str = "", lam: float = 0.0, held_out: int = 0) -> Job:
         loss = info_losses.loss_spec(kind, lam, study.detach_head)
-        return Job.of(common.SUPERVISED_STORE, dataclasses.replace(study.train, seed=seed, extra_loss=loss))
+        train = common.with_recipe(study.train, val_per_class=held_out)
+        return Job.of(common.SUPERVISED_STORE, dataclasses.replace(train, seed=seed, extra_loss=loss))
 
     out = [one(s) for s in study.seeds]
     for kind in KINDS:
-        out += [one(study.seeds[0], kind, lam) for lam in study.lambdas]
-        out += [one(s, kind, study.lambdas[0]) for s in study.seeds[1:]]
+        out += [one(s, kind, study.lambdas[0]) for s in study.seeds]
+        out += [one(study.select_seed, kind, lam, study.select_per_class) for lam in study.lambdas]
     return out
 
 
 def _freematch(study: Any) -> list[Job]:
     """``freematch.run_study``: per label count and seed the supervised baseline, FreeMatch and FreeMatch with
-    each term at the chosen lambda; per term, each lambda at ``select_at`` labels and the first seed."""
+    each term at the chosen lambda; per term, each lambda at ``select_at`` labels and ``select_seed``."""
     fm = study.freematch
 
     def one(labels: int, seed: int, kind: str = "", lam: float = 0.0) -> Job:
@@ -160,7 +169,7 @@ def _freematch(study: Any) -> list[Job]:
             out.append(Job.of(common.SUPERVISED_STORE, freematch.baseline_config(fm, labels, seed)))
             out.append(one(labels, seed))
             out += [one(labels, seed, kind, study.lambdas[0]) for kind in KINDS]
-    out += [one(study.select_at, study.seeds[0], kind, lam) for kind in KINDS for lam in study.lambdas]
+    out += [one(study.select_at, study.select_seed, kind, lam) for kind in KINDS for lam in study.lambdas]
     return out
 
 

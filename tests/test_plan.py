@@ -64,11 +64,11 @@ def test_study_rules_follow_the_protocol_counts():
     counts, seeds, lambdas = len(study.label_counts), len(study.seeds), len(study.lambdas)
     runs = [job for job in plan._freematch(study) if job.run]
     unique = {job.key for job in runs}
-    # baselines and FreeMatch per count and seed; each term at the chosen lambda everywhere, plus the other
-    # candidates at select_at and the first seed
-    assert len(unique) == 2 * counts * seeds + 2 * (counts * seeds + lambdas - 1)
+    # baselines and FreeMatch per count and seed; each term at the chosen lambda per count and seed, plus its
+    # selection runs (every lambda at select_at and select_seed, a seed of their own)
+    assert len(unique) == 2 * counts * seeds + 2 * (counts * seeds + lambdas)
     info = registry.get("supervised_info").config("paper")
-    assert len(plan._supervised_info(info)) == len(info.seeds) + 2 * (len(info.lambdas) + len(info.seeds) - 1)
+    assert len(plan._supervised_info(info)) == len(info.seeds) + 2 * (len(info.lambdas) + len(info.seeds))
 
 
 def test_trainer_experiments_count_their_sweep():
