@@ -111,7 +111,19 @@ def test_short_run_is_deterministic_and_resumes(tmp_path, monkeypatch):
 def _table(steps, train_acc, test_acc, mir, hdr):
     rows = []
     for split, acc in (("train", train_acc), ("test", test_acc)):
-        rows.append(pd.DataFrame({"step": steps, "split": split, "acc": acc, "mir": mir, "hdr": hdr}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "step": steps,
+                    "split": split,
+                    "acc": acc,
+                    "mir": mir,
+                    "hdr": hdr,
+                    "mir_batch": mir,
+                    "hdr_batch": hdr,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -119,8 +131,9 @@ def test_phases_and_two_phase_test_on_constructed_curves():
     steps = np.unique(np.geomspace(1, 10_000, 60).astype(int))
     train_acc = (steps >= 300).astype(float)
     test_acc = np.clip((steps - 3000) / 1000, 0.02, 1.0)
-    # MIR up to step 500, down to a minimum at 4000, flat after; HDR the mirror image, dropping after 4000.
-    mir = np.interp(np.log(steps), np.log([1, 500, 4000, 10_000]), [0.2, 0.6, 0.3, 0.32])
+    # MIR up to step 500, down to its minimum at 6000 (after grokking, near 3950), then flat; HDR falls to step
+    # 500, peaks at 4000 and drops after.
+    mir = np.interp(np.log(steps), np.log([1, 500, 6000, 10_000]), [0.2, 0.6, 0.3, 0.32])
     hdr = np.interp(np.log(steps), np.log([1, 500, 4000, 10_000]), [0.6, 0.2, 0.5, 0.1])
     table = _table(steps, train_acc, test_acc, mir, hdr)
     ph = G.phases(table)
@@ -130,3 +143,9 @@ def test_phases_and_two_phase_test_on_constructed_curves():
     flat = _table(steps, train_acc, test_acc, np.full(len(steps), 0.4), np.full(len(steps), 0.4))
     result = G.two_phase_test(flat, ph["grokking"])
     assert not result["holds"] and not result["mir_rises"]
+    # the exact columns decide only when asked; the batch mean is required otherwise
+    flat_batch = table.assign(mir_batch=0.4, hdr_batch=0.4)
+    assert not G.two_phase_test(flat_batch, ph["grokking"])["holds"]
+    assert G.two_phase_test(flat_batch, ph["grokking"], batch=False)["holds"]
+    with pytest.raises(KeyError, match="no mir_batch column"):
+        G.two_phase_test(table.drop(columns="mir_batch"), ph["grokking"])
