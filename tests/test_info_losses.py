@@ -194,16 +194,19 @@ def test_freematch_paper_configuration_runs_two_steps_on_cifar_files(tmp_path, m
 
 
 def test_lambda_is_chosen_on_validation_never_on_test():
-    def launch(kind, lam, seed):
+    def row(kind, lam, seed):
         # the larger lambda is better on validation, the smaller one on test
         val = 0.5 + (0.1 if lam == 1.0 else 0.0)
         test = 0.9 - (0.1 if lam == 1.0 else 0.0)
         return {"loss": kind, "lambda": lam, "seed": seed, "val_acc": val, "test_acc": test}
 
-    rows = il.with_lambda_chosen(("mi",), (0.1, 1.0), (0, 1, 2), launch)
+    rows = il.with_lambda_chosen(("mi",), (0.1, 1.0), (0, 1, 2), row, lambda kind, lam: row(kind, lam, 100))
     chosen = [r for r in rows if r["loss"] == "mi" and r["role"] == "chosen"]
     assert {r["lambda"] for r in chosen} == {1.0} and sorted(r["seed"] for r in chosen) == [0, 1, 2]
-    assert [r["lambda"] for r in rows if r["role"] == "candidate"] == [0.1]
+    # the selection runs are at their own seed and are not among the reported runs
+    selection = [r for r in rows if r["role"] == "selection"]
+    assert [(r["lambda"], r["seed"]) for r in selection] == [(0.1, 100), (1.0, 100)]
+    assert all(r["seed"] != 100 for r in rows if r["role"] == "chosen")
     assert il.loss_spec("mi", 1.0, True) == "mi:1:detach" and il.loss_spec("", 0.0, False) == ""
 
 
@@ -225,19 +228,36 @@ def test_summary_gives_mean_and_sd_over_seeds():
 def test_the_chapters_reading_is_written_from_the_numbers():
     import pandas as pd
 
+    def runs(method, loss, accs, **extra):
+        return [
+            {
+                "dataset": "fashion_mnist",
+                "method": method,
+                "loss": loss,
+                "lambda": 0.1,
+                "seed": s,
+                "test_acc": a,
+                "role": "chosen",
+                **extra,
+            }
+            for s, a in enumerate(accs)
+        ]
+
     sup = pd.DataFrame(
-        {
-            "method": ["cross-entropy", "cross-entropy + MI", "cross-entropy + HDR"],
-            "mean": [90.0, 90.5, 88.0],
-            "sd": [0.3, 0.4, 0.3],
-            "seeds": 3,
-        }
+        runs("", "", [0.900, 0.910, 0.920])
+        + runs("", "mi", [0.905, 0.915, 0.925])
+        + runs("", "hdr", [0.89, 0.88, 0.91])
     )
-    rows = [("supervised only", 40, 50.0), ("FreeMatch", 40, 35.0), ("FreeMatch + MI", 40, 34.0)]
-    rows += [("FreeMatch + HDR", 40, 36.0)]
-    ssl = pd.DataFrame(rows, columns=["method", "num_labels", "mean"]).assign(sd=1.0, seeds=2)
+    ssl = pd.DataFrame(
+        runs("supervised", "", [0.50, 0.50], num_labels=40)
+        + runs("FreeMatch", "", [0.65, 0.66], num_labels=40)
+        + runs("FreeMatch", "mi", [0.66, 0.67], num_labels=40)
+        + runs("FreeMatch", "hdr", [0.64, 0.64], num_labels=40)
+    )
     text = il.reading({"fm / wrn": sup}, {"fm / wrn": ssl})
-    assert "+ MI +0.50 ± 0.29, + HDR -2.00 ± 0.24 points" in text
-    assert "40 labels: + MI -1.00 ± 1.00, + HDR +1.00 ± 1.00 points" in text
-    assert "same labeled images: -15.00 ± 1.00 points at 40 labels." in text
-    assert "3 of the 4 differences" in text and "band here is 0.49 points" in text
+    # MI: +0.5 points at every seed (interval of zero width); HDR: -1, -3, -1
+    assert "+ MI +0.50 [+0.50, +0.50], + HDR -1.67 [-4.54, +1.20] points" in text
+    assert "40 labels: + MI -1.00 [-1.00, -1.00], + HDR +1.50" in text
+    assert "same labeled images: -15.50" in text
+    assert "2 of the 4 intervals between a term and its baseline contain 0" in text
+    assert "0.17" in text and "(Table 2)" in text
