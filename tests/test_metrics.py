@@ -117,10 +117,13 @@ def test_batch_mean_is_mean_over_consecutive_batches():
     z, w, y = data(203, 10, 4)
     got = interplay(z, w, y, batch_size=50)
     parts = [ref_all(z[i : i + 50].numpy(), w.numpy(), y[i : i + 50].numpy()) for i in range(0, 200, 50)]
-    for key in set(got) - {"skipped_batches"}:  # the trailing batch of 3 rows counts, a single row would not
-        parts_all = parts + [ref_all(z[200:].numpy(), w.numpy(), y[200:].numpy())]
+    parts_all = parts + [ref_all(z[200:].numpy(), w.numpy(), y[200:].numpy())]
+    spread = {"skipped_batches", "batches", "mir_sd", "hdr_sd"}
+    for key in set(got) - spread:  # the trailing batch of 3 rows counts, a single row would not
         assert got[key] == pytest.approx(np.mean([p[key] for p in parts_all]), abs=1e-9)
-    assert got["skipped_batches"] == 0
+    assert got["skipped_batches"] == 0 and got["batches"] == 5
+    for key in ("mir", "hdr"):  # the sd over batches behind the batch mean's interval
+        assert got[f"{key}_sd"] == pytest.approx(np.std([p[key] for p in parts_all], ddof=1), abs=1e-9)
     single = interplay(z[:201], w, y[:201], batch_size=50)
     assert single["mir"] == pytest.approx(np.mean([p["mir"] for p in parts]), abs=1e-9)
     assert single["skipped_batches"] == 1  # the trailing single row has no ratio
