@@ -22,7 +22,7 @@ import pytest
 
 from paperlib import plan, registry
 
-from .helpers import cut_settings
+from .helpers import cut_settings, write_fashion_mnist
 
 STEPS = 2
 # Settings cut by leaf name wherever an experiment's config has them (and only where the cut makes the run
@@ -97,7 +97,9 @@ def write_paper_data(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def paper_data(tmp_path_factory) -> Path:
-    return write_paper_data(tmp_path_factory.mktemp("paper-data"))
+    folder = write_paper_data(tmp_path_factory.mktemp("paper-data"))
+    write_fashion_mnist(folder)  # chapter 08's paper profile stays on Fashion-MNIST (it is about the API)
+    return folder
 
 
 def two_step_overrides(name: str) -> dict[str, Any]:

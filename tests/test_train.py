@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from paperlib import configs, registry, runs
-from paperlib.experiments import label_smoothing
 from paperlib.experiments.common import with_recipe
 from paperlib.models import build
 from paperlib.train.supervised import Recipe, TrainConfig, cosine_factor, smoothed_targets, train
@@ -137,11 +136,16 @@ def test_paper_configuration_runs_two_steps_on_cifar_files(tmp_path, monkeypatch
     assert done.done and sorted(done.metrics().step.unique()) == [0, 2]
 
 
-def test_label_smoothing_sweep_shares_the_dynamics_run():
+def test_label_smoothing_sweeps_levels_and_seeds_and_pruning_reuses_its_runs():
+    cfg = registry.config("label_smoothing", "cpu")
     sweep = registry.sweep("label_smoothing", "cpu")
-    assert [c.label_smoothing for c in sweep] == list(label_smoothing.LEVELS)
-    dynamics = registry.config("dynamics", "cpu")
-    assert runs.config_hash("supervised", sweep[0]) == runs.config_hash("supervised", dynamics)
+    assert len(sweep) == len(cfg.levels) * len(cfg.seeds) and len(cfg.seeds) >= 3
+    assert {(c.label_smoothing, c.seed) for c in sweep} == {(e, s) for e in cfg.levels for s in cfg.seeds}
+    plain = [c for c in sweep if c.label_smoothing == 0.0]
+    pruned = registry.config("pruning", "cpu")
+    for seed in pruned.seeds:  # the models chapter 05 prunes are chapter 04's eps = 0 runs
+        model = dataclasses.replace(pruned.train, seed=seed)
+        assert any(runs.config_hash("supervised", c) == runs.config_hash("supervised", model) for c in plain)
 
 
 def test_a_field_added_later_keeps_stored_hashes_until_it_is_set():

@@ -240,7 +240,8 @@ def check_P1(table: pd.DataFrame) -> Check:
 
 
 def report(profile: str, **overrides: Any) -> str:
-    table = by_sparsity(run(SPEC.config(profile, **overrides)))
+    tables = [by_sparsity(run(cfg)) for cfg in SPEC.sweep(profile, **overrides)]
+    table = pd.concat(tables)
     cols = ["reached", "acc_pruned", "acc_finetuned", "mir_batch", "independent_mir_batch", "hdr_batch"]
     return "means over seeds:\n" + table[cols].round(4).to_string()
 
