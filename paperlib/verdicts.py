@@ -63,29 +63,12 @@ class Check:
 
     @classmethod
     def of(
-        cls,
-        claim_id: str,
-        ok: bool,
-        statistic: str,
-        threshold: str,
-        inconclusive: bool = False,
-        *,
-        evidence: Interval | None = None,
-        null: float | None = None,
-        paper: str = "",
-        exact: str = "",
-        note: str = "",
-        **numbers,
+        cls, claim_id: str, ok: bool, statistic: str, threshold: str, inconclusive: bool = False, **evidence
     ) -> Check:
-        """A check from a boolean outcome (see ``decide``), its evidence and the numbers behind it."""
-        return cls(
-            claim_id,
-            decide(bool(ok), inconclusive),
-            statistic,
-            threshold,
-            _plain(numbers),
-            **_evidence(evidence, null, paper, exact, note),
-        )
+        """A two-way check (see ``decide``): ``rule`` with holds = ok and fails = not ok, unless
+        ``inconclusive``; ``evidence`` takes ``rule``'s keywords and the numbers behind the statistic."""
+        decided = not inconclusive
+        return cls.rule(claim_id, decided and bool(ok), decided and not ok, statistic, threshold, **evidence)
 
     @classmethod
     def rule(
