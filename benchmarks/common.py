@@ -102,3 +102,12 @@ def step_fn(
         return loss.item()
 
     return step
+
+
+def write_section(text: str, title: str, results: Path = HERE / "RESULTS.md") -> None:
+    """Put the section ``title`` into ``results``, replacing an earlier copy of it (sections that
+    ``python -m benchmarks.<section> --write`` measures alone)."""
+    body = results.read_text() if results.exists() else "# Benchmarks\n"
+    head, _, rest = body.partition(f"\n## {title}\n")
+    tail = rest[rest.find("\n## ") :] if "\n## " in rest else "\n"
+    results.write_text(f"{head.rstrip()}\n\n## {title}\n\n{text}\n{tail}")

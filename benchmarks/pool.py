@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import HERE, table
+from benchmarks.common import HERE, table, write_section
 from paperlib import pool
 from paperlib.experiments import common
 from paperlib.train.supervised import Supervised, train
@@ -115,14 +115,6 @@ def bench_pool(quick: bool, steps: int | None = None) -> tuple[str, dict]:
     return table(header, rows) + note, facts
 
 
-def write_section(text: str, results: Path = HERE / "RESULTS.md") -> None:
-    """Put this section into ``results``, replacing an earlier copy of it."""
-    body = results.read_text() if results.exists() else "# Benchmarks\n"
-    head, _, rest = body.partition(f"\n## {TITLE}\n")
-    tail = rest[rest.find("\n## ") :] if "\n## " in rest else "\n"
-    results.write_text(f"{head.rstrip()}\n\n## {TITLE}\n\n{text}\n{tail}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run this section alone; print it, and with ``--write`` keep it in RESULTS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -135,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     section = f"{text}\n\n(section took {time.perf_counter() - start:.0f} s)"
     print(f"## {TITLE}\n\n{section}")
     if args.write:
-        write_section(section)
+        write_section(section, TITLE)
         print(f"written: {HERE / 'RESULTS.md'}", file=sys.stderr)
     return 0
 

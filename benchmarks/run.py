@@ -11,7 +11,9 @@ each (shared helpers in ``common.py``):
    is exact;
 5. ``notebooks``: wall time of every notebook: smoke measured now, cpu as last recorded by ``make book``;
 6. ``pool``: independent runs side by side (``paperlib.pool``): one process on every core against one
-   process per core.
+   process per core;
+7. ``variants``: channels_last and ``torch.compile`` over whole cpu runs (determinism, agreement with eager
+   within seed noise, time): how the cpu profile's channels_last was chosen.
 
 ``--quick`` shrinks every section (for trying the script); ``--only NAME`` runs one section.
 """
@@ -32,6 +34,8 @@ from benchmarks.pool import TITLE as POOL_TITLE
 from benchmarks.pool import bench_pool
 from benchmarks.routes import bench_routes
 from benchmarks.throughput import bench_throughput
+from benchmarks.variants import TITLE as VARIANTS_TITLE
+from benchmarks.variants import bench_variants
 
 SECTIONS = {
     "routes": ("Exact interplay against the plain n x n route", bench_routes),
@@ -40,6 +44,7 @@ SECTIONS = {
     "throughput": ("Training throughput", bench_throughput),
     "notebooks": ("Notebook wall times", bench_notebooks),
     "pool": (POOL_TITLE, bench_pool),
+    "variants": (VARIANTS_TITLE, bench_variants),
 }
 
 

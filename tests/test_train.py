@@ -15,7 +15,14 @@ import torch.nn.functional as F
 from paperlib import configs, registry, runs
 from paperlib.experiments.common import with_recipe
 from paperlib.models import build
-from paperlib.train.supervised import Recipe, TrainConfig, cosine_factor, smoothed_targets, train
+from paperlib.train.supervised import (
+    Recipe,
+    TrainConfig,
+    cosine_factor,
+    make_model,
+    smoothed_targets,
+    train,
+)
 
 from .helpers import write_cifar, write_fashion_mnist
 
@@ -69,6 +76,27 @@ def test_short_run_is_deterministic(fm_data, monkeypatch):
     assert {"acc", "loss", "mir", "hdr", "mir_batch", "nc1", "nc2_equiangular", "nc3", "nc4"} <= set(
         frame.metric
     )
+
+
+def test_channels_last_recipe_is_deterministic_close_to_eager_and_hashed_only_when_on(fm_data, monkeypatch):
+    """The cpu profile's channels_last: the model is built in that order, two runs agree bit for bit, and the
+    numbers stay near eager's (different kernels round differently, so not equal)."""
+    fast = with_recipe(TINY, channels_last=True)
+    # a 3 x 3 convolution with several input channels (the stem's one channel and 1 x 1 shortcuts look the same
+    # in either order)
+    conv = next(p for p in make_model(fast.recipe, 0).parameters() if p.ndim == 4 and min(p.shape[1:]) > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert runs.config_hash("supervised", fast) != runs.config_hash("supervised", TINY)
+    assert registry.config("dynamics", "cpu").recipe.channels_last
+    assert not registry.config("dynamics", "smoke").recipe.channels_last
+    finals = []
+    for store, cfg in (("a", fast), ("b", fast), ("c", TINY)):
+        monkeypatch.setenv("PAPERLIB_RUNS", str(fm_data / store))
+        frame = runs.run("supervised", cfg, train).metrics()
+        finals.append(frame[frame.step == 12].set_index("metric").value)
+    assert finals[0].equals(finals[1])
+    for key in ("acc", "mir", "hdr"):
+        assert finals[0][key] == pytest.approx(finals[2][key], abs=0.05)
 
 
 def test_cache_hit_does_not_train(fm_data, monkeypatch):

@@ -35,7 +35,7 @@ from ..configs import (
 from ..metrics import UndefinedRatio, interplay, nudge_zero_rows
 from ..models import ARCHITECTURES, build
 from ..rng import generator
-from ..runs import Run
+from ..runs import NEW_FIELD, Run
 from ..theory import nc_measures
 from .info_loss import InfoLoss
 from .loop import Method, Row, fit
@@ -69,6 +69,10 @@ class Recipe:
     # "val"), for choosing hyperparameters without the test set; 0: none.
     val_per_class: int = setting(0, NONNEGATIVE_INT)
     metric_batch: int = setting(64, POSITIVE_INT)  # batch size of the paper's batch-mean estimate
+    # Convolution weights in channels_last order: faster on CPUs, same numbers within seed noise but not bit
+    # for bit (benchmarks/variants.py); the cpu profile turns it on. Added after runs were stored: it enters a
+    # run's hash only when on.
+    channels_last: bool = setting(False, BOOL, metadata={NEW_FIELD: True})
 
     def __post_init__(self) -> None:
         validate(self)
@@ -124,9 +128,11 @@ def make_schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sche
 
 
 def make_model(recipe: Recipe, seed: int) -> torch.nn.Module:
-    """The model of ``recipe``, initialized from ``seed``."""
+    """The model of ``recipe``, initialized from ``seed`` (in channels_last order if the recipe says so)."""
     torch.manual_seed(seed)
     model = build(recipe.model, D.NUM_CLASSES[recipe.dataset], in_channels=len(D.STATS[recipe.dataset][0]))
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = recipe.bn_momentum
