@@ -1,5 +1,7 @@
 """Linear mode connectivity and pruning: interpolation end points, masks, and the paired metric."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -52,9 +54,10 @@ def test_recomputed_bn_statistics_match_the_data():
     assert torch.allclose(first.running_mean, stem.mean(dim=(0, 2, 3)), atol=1e-5)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])  # True: the cpu profile's models
 @pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.9])
-def test_masks_reach_sparsity_and_survive_finetuning(sparsity):
-    model = make_model(CFG.recipe, 0)
+def test_masks_reach_sparsity_and_survive_finetuning(sparsity, channels_last):
+    model = make_model(dataclasses.replace(CFG.recipe, channels_last=channels_last), 0)
     pruning.prune_globally(model, sparsity)
     assert pruning.sparsity_of(model)["overall"] == pytest.approx(sparsity, abs=1e-3)
     g = torch.Generator().manual_seed(0)
