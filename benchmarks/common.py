@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -111,3 +113,21 @@ def write_section(text: str, title: str, results: Path = HERE / "RESULTS.md") ->
     head, _, rest = body.partition(f"\n## {title}\n")
     tail = rest[rest.find("\n## ") :] if "\n## " in rest else "\n"
     results.write_text(f"{head.rstrip()}\n\n## {title}\n\n{text}\n{tail}")
+
+
+@contextmanager
+def empty_store(**env: str) -> Iterator[str]:
+    """An empty temporary run store as ``$PAPERLIB_RUNS`` (and ``env`` set) for the block, so a timed run
+    trains from nothing and never touches the developer's store; the environment is restored after."""
+    keys = ("PAPERLIB_RUNS", *env)
+    saved = {k: os.environ.get(k) for k in keys}
+    with tempfile.TemporaryDirectory(prefix="paperlib-bench-") as store:
+        os.environ.update(PAPERLIB_RUNS=store, **env)
+        try:
+            yield store
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
-import os
 import queue
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import HERE, table, write_section
+from benchmarks.common import HERE, empty_store, table, write_section
 from paperlib import pool
 from paperlib.experiments import common
 from paperlib.train.supervised import Supervised, train
@@ -73,19 +71,10 @@ def two_runs_seconds(workers: int, steps: int) -> float:
     an empty temporary store, with ``workers`` workers."""
     cfg = common.supervised("cpu", steps=steps, eval_every=steps, ckpt_every=steps)
     cfgs = [dataclasses.replace(cfg, seed=s) for s in (0, 1)]
-    saved = {k: os.environ.get(k) for k in ("PAPERLIB_RUNS", pool.ENV)}
-    with tempfile.TemporaryDirectory(prefix="paperlib-bench-pool-") as store:
-        os.environ.update(PAPERLIB_RUNS=store, **{pool.ENV: str(workers)})
-        try:
-            begin = time.perf_counter()
-            pool.train_all([(common.SUPERVISED_STORE, cfg, train) for cfg in cfgs])
-            return time.perf_counter() - begin
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with empty_store(**{pool.ENV: str(workers)}):
+        begin = time.perf_counter()
+        pool.train_all([(common.SUPERVISED_STORE, cfg, train) for cfg in cfgs])
+        return time.perf_counter() - begin
 
 
 def bench_pool(quick: bool, steps: int | None = None) -> tuple[str, dict]:

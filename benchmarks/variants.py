@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import HERE, table, write_section
+from benchmarks.common import HERE, empty_store, table, write_section
 from paperlib import runs
 from paperlib.experiments import common, label_smoothing
 from paperlib.train.loop import fit
@@ -51,20 +49,12 @@ def one_run(cfg: TrainConfig, variant: str) -> dict:
     """Train ``cfg`` with ``variant`` in an empty temporary store: wall time, final metrics, final weights.
     channels_last is the recipe's own setting (the code path the cpu profile takes); compile wraps the model."""
     cfg = common.with_recipe(cfg, channels_last="channels_last" in variant)
-    saved = os.environ.get("PAPERLIB_RUNS")
-    with tempfile.TemporaryDirectory(prefix="paperlib-bench-variants-") as store:
-        os.environ["PAPERLIB_RUNS"] = store
-        try:
-            begin = time.perf_counter()
-            run = runs.run(common.SUPERVISED_STORE, cfg, _trainer(variant))
-            seconds = time.perf_counter() - begin
-            final = common.curves(run).iloc[-1]
-            weights = run.load_checkpoint()["model"]
-        finally:
-            if saved is None:
-                os.environ.pop("PAPERLIB_RUNS", None)
-            else:
-                os.environ["PAPERLIB_RUNS"] = saved
+    with empty_store():
+        begin = time.perf_counter()
+        run = runs.run(common.SUPERVISED_STORE, cfg, _trainer(variant))
+        seconds = time.perf_counter() - begin
+        final = common.curves(run).iloc[-1]
+        weights = run.load_checkpoint()["model"]
     return {"s": seconds, **{k: float(final[k]) for k in COMPARED}, "weights": weights}
 
 
