@@ -46,7 +46,10 @@ CUTS: dict[str, Any] = {
     "lambdas": (0.1,),
 }
 # One smoothing level instead of five: the levels share one code path (the sweep is counted in test_plan.py).
-EXTRA: dict[str, dict[str, Any]] = {"label_smoothing": {"label_smoothing": 0.1}}
+# One learning rate instead of Fig 4's four in LMC: they share one code path, and each adds two end-point runs
+# per setting (WRN-28-2 and WRN-28-8) on the CPU; the test took 126 s with all four. The four are pinned in
+# test_lmc_sweeps_fig_4s_learning_rates.
+EXTRA: dict[str, dict[str, Any]] = {"label_smoothing": {"label_smoothing": 0.1}, "lmc": {"lrs": (0.03,)}}
 # Several minutes on 2 CPU cores: WRN-28-8 runs whose evaluations alone forward 100 to 300 CIFAR-100 images.
 SLOW = {"freematch", "supervised_info"}
 
@@ -129,6 +132,11 @@ def test_cuts_only_shrink_and_reach_nested_settings():
     assert overrides["freematch.recipe.steps"] == STEPS and overrides["freematch.uratio"] == 1
     assert overrides["seeds"] == (0,) and "freematch.seed" not in overrides
     assert "recipe.val_per_class" not in two_step_overrides("dynamics")
+
+
+def test_lmc_sweeps_fig_4s_learning_rates():
+    cfg = registry.config("lmc", "paper")
+    assert cfg.lrs == (0.03, 0.01, 3e-3, 3e-4) and len(cfg.seeds) == 3
 
 
 @pytest.mark.parametrize(
