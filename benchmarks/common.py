@@ -6,9 +6,11 @@ numbers compare like with like.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -131,3 +133,21 @@ def empty_store(**env: str) -> Iterator[str]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+def section_main(title: str, bench, description: str, steps_help: str, quick_help: str, argv=None) -> int:
+    """The command line of a section run alone (``python -m benchmarks.<section>``): ``--steps``, ``--quick``,
+    and ``--write`` to keep it in RESULTS.md under ``title``. ``bench(quick, steps)`` returns (text, facts)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=None, help=steps_help)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--write", action="store_true", help="put the section into benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    text, _ = bench(args.quick, args.steps)
+    section = f"{text}\n\n(section took {time.perf_counter() - start:.0f} s)"
+    print(f"## {title}\n\n{section}")
+    if args.write:
+        write_section(section, title)
+        print(f"written: {HERE / 'RESULTS.md'}", file=sys.stderr)
+    return 0

@@ -11,7 +11,6 @@ the section prints the load average it started under.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import multiprocessing as mp
 import queue
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import HERE, empty_store, table, write_section
+from benchmarks.common import empty_store, section_main, table
 from paperlib import pool
 from paperlib.experiments import common
 from paperlib.train.supervised import Supervised, train
@@ -106,19 +105,14 @@ def bench_pool(quick: bool, steps: int | None = None) -> tuple[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run this section alone; print it, and with ``--write`` keep it in RESULTS.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=None, help="steps per process (default 200)")
-    parser.add_argument("--quick", action="store_true", help="20 steps, to try the script")
-    parser.add_argument("--write", action="store_true", help="put the section into benchmarks/RESULTS.md")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    text, _ = bench_pool(args.quick, args.steps)
-    section = f"{text}\n\n(section took {time.perf_counter() - start:.0f} s)"
-    print(f"## {TITLE}\n\n{section}")
-    if args.write:
-        write_section(section, TITLE)
-        print(f"written: {HERE / 'RESULTS.md'}", file=sys.stderr)
-    return 0
+    return section_main(
+        TITLE,
+        bench_pool,
+        __doc__.splitlines()[0],
+        "steps per process (default 200)",
+        "20 steps, to try the script",
+        argv,
+    )
 
 
 if __name__ == "__main__":

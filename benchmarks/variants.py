@@ -13,7 +13,6 @@ average it started under.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import HERE, empty_store, table, write_section
+from benchmarks.common import empty_store, section_main, table
 from paperlib import runs
 from paperlib.experiments import common, label_smoothing
 from paperlib.train.loop import fit
@@ -112,19 +111,14 @@ def bench_variants(quick: bool, steps: int | None = None) -> tuple[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run this section alone; print it, and with ``--write`` keep it in RESULTS.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the cpu config's)")
-    parser.add_argument("--quick", action="store_true", help="60 steps, to try the script")
-    parser.add_argument("--write", action="store_true", help="put the section into benchmarks/RESULTS.md")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    text, _ = bench_variants(args.quick, args.steps)
-    section = f"{text}\n\n(section took {time.perf_counter() - start:.0f} s)"
-    print(f"## {TITLE}\n\n{section}")
-    if args.write:
-        write_section(section, TITLE)
-        print(f"written: {HERE / 'RESULTS.md'}", file=sys.stderr)
-    return 0
+    return section_main(
+        TITLE,
+        bench_variants,
+        __doc__.splitlines()[0],
+        "steps per run (default: the cpu config's)",
+        "60 steps, to try the script",
+        argv,
+    )
 
 
 if __name__ == "__main__":
