@@ -135,7 +135,14 @@ def empty_store(**env: str) -> Iterator[str]:
                     os.environ[k] = v
 
 
-def section_main(title: str, bench, description: str, steps_help: str, quick_help: str, argv=None) -> int:
+def section_main(
+    title: str,
+    bench: Callable[[bool, int | None], tuple[str, dict]],
+    description: str,
+    steps_help: str,
+    quick_help: str,
+    argv: list[str] | None = None,
+) -> int:
     """The command line of a section run alone (``python -m benchmarks.<section>``): ``--steps``, ``--quick``,
     and ``--write`` to keep it in RESULTS.md under ``title``. ``bench(quick, steps)`` returns (text, facts)."""
     parser = argparse.ArgumentParser(description=description)
