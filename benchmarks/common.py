@@ -135,26 +135,22 @@ def empty_store(**env: str) -> Iterator[str]:
                     os.environ[k] = v
 
 
-def section_main(
-    title: str,
-    bench: Callable[[bool, int | None], tuple[str, dict]],
-    description: str,
-    steps_help: str,
-    quick_help: str,
-    argv: list[str] | None = None,
-) -> int:
+def section_main(bench: Callable[[bool, int | None], tuple[str, dict]], argv: list[str] | None = None) -> int:
     """The command line of a section run alone (``python -m benchmarks.<section>``): ``--steps``, ``--quick``,
-    and ``--write`` to keep it in RESULTS.md under ``title``. ``bench(quick, steps)`` returns (text, facts)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--steps", type=int, default=None, help=steps_help)
-    parser.add_argument("--quick", action="store_true", help=quick_help)
+    and ``--write`` to keep it in RESULTS.md. ``bench(quick, steps)`` returns (text, facts); its module gives
+    the title (``TITLE``), the description (its docstring) and the help of ``--steps`` and ``--quick``
+    (``STEPS_HELP``, ``QUICK_HELP``)."""
+    module = sys.modules[bench.__module__]
+    parser = argparse.ArgumentParser(description=module.__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=None, help=module.STEPS_HELP)
+    parser.add_argument("--quick", action="store_true", help=module.QUICK_HELP)
     parser.add_argument("--write", action="store_true", help="put the section into benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     text, _ = bench(args.quick, args.steps)
     section = f"{text}\n\n(section took {time.perf_counter() - start:.0f} s)"
-    print(f"## {title}\n\n{section}")
+    print(f"## {module.TITLE}\n\n{section}")
     if args.write:
-        write_section(section, title)
+        write_section(section, module.TITLE)
         print(f"written: {HERE / 'RESULTS.md'}", file=sys.stderr)
     return 0

@@ -26,6 +26,8 @@ from paperlib.experiments import common
 from paperlib.train.supervised import Supervised, train
 
 TITLE = "Independent runs side by side"
+STEPS_HELP = "steps per process (default 200)"
+QUICK_HELP = "20 steps, to try the script"
 WARMUP = 5
 
 
@@ -103,17 +105,5 @@ def bench_pool(quick: bool, steps: int | None = None) -> tuple[str, dict]:
     return table(header, rows) + note, facts
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run this section alone; print it, and with ``--write`` keep it in RESULTS.md."""
-    return section_main(
-        TITLE,
-        bench_pool,
-        __doc__.splitlines()[0],
-        "steps per process (default 200)",
-        "20 steps, to try the script",
-        argv,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # this section alone; --write keeps it in RESULTS.md
+    sys.exit(section_main(bench_pool))

@@ -28,6 +28,8 @@ from paperlib.train.loop import fit
 from paperlib.train.supervised import Supervised, TrainConfig
 
 TITLE = "channels_last and torch.compile over whole runs"
+STEPS_HELP = "steps per run (default: the cpu config's)"
+QUICK_HELP = "60 steps, to try the script"
 VARIANTS = ("eager", "channels_last", "compile")
 COMPARED = ("acc", "mir_batch", "hdr_batch", "mir", "hdr")
 
@@ -109,17 +111,5 @@ def bench_variants(quick: bool, steps: int | None = None) -> tuple[str, dict]:
     return table(header, rows) + note, facts
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run this section alone; print it, and with ``--write`` keep it in RESULTS.md."""
-    return section_main(
-        TITLE,
-        bench_variants,
-        __doc__.splitlines()[0],
-        "steps per run (default: the cpu config's)",
-        "60 steps, to try the script",
-        argv,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # this section alone; --write keeps it in RESULTS.md
+    sys.exit(section_main(bench_variants))
