@@ -136,7 +136,7 @@ SPEC = Experiment(
         # 600 steps (0.6 epochs) without augmentation, to fit three seeds of three losses (+ 2 x 2 selection
         # runs holding out 500 images per class) into the cpu book's hour.
         "cpu": lambda: SupervisedInfo(
-            train=common.supervised("cpu", steps=600, eval_every=600, ckpt_every=300)
+            train=common.supervised("cpu", steps=400, eval_every=400, ckpt_every=200)
         ),
         "paper": lambda: SupervisedInfo(train=common.supervised("paper")),
     },
