@@ -40,8 +40,10 @@ data:
 book: setup
 	$(PY) -m paperlib book --profile $(PROFILE)
 
+# Two workers share the cores (pytest-xdist); each file's tests, so each notebook's cells, stay on one worker
+# in order (--dist loadfile, in pyproject.toml).
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 # Speed and memory measurements (not part of the tests): prints a report, writes benchmarks/RESULTS.md.
 bench: setup
@@ -52,7 +54,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check paperlib tests benchmarks conftest.py
 
 clean:
-	rm -rf book/_build book/chapters book/scorecard.md book/found.md
+	rm -rf book/_build book/chapters book/scorecard.md book/found.md .cache/test-runs
 
 # Re-execute the committed notebooks in place under the smoke profile (their outputs are what nbval checks).
 notebooks: setup

@@ -1,16 +1,92 @@
 """pytest set-up shared by the unit tests and nbval."""
 
+import fcntl
+import hashlib
 import os
-import tempfile
+import shutil
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+TEST_STORES = ROOT / ".cache" / "test-runs"
+# The test that compiles the committed notebooks into the smoke book (tests/test_book.py).
+BOOK_TEST = "tests/test_book.py::test_smoke_book_builds"
 
 # Progress bars are noise in tests and in notebook outputs compared by nbval.
 os.environ.setdefault("PAPERLIB_QUIET", "1")
-# Notebooks under nbval train into a fresh store, never into (or from) the developer's runs/ folder, whose
-# cached results may come from older code.
-os.environ.setdefault("PAPERLIB_RUNS", tempfile.mkdtemp(prefix="paperlib-test-runs-"))
+# torch's OpenMP threads wait for each other by spinning. With two test workers, a notebook kernel's two
+# threads share the cores with other processes, and a thread spinning for a descheduled partner made one
+# smoke notebook take over 12 minutes instead of about one. Passive waiting changes no arithmetic (the same
+# threads split the same sums), so the outputs nbval compares stay the same; workers and kernels inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def code_key() -> str:
+    """A digest of everything a smoke run's numbers depend on here: paperlib's sources, the notebooks (they
+    record the verdicts), the installed packages, the data folder, and what sets the thread count and device
+    the notebook kernels train with."""
+    packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    env = [os.environ.get(k, "") for k in ("PAPERLIB_DATA", "OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+    env += [os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), str(len(os.sched_getaffinity(0)))]
+    digest = hashlib.sha256("\n".join([sys.version, *packages, *env]).encode())
+    sources = [*ROOT.joinpath("paperlib").rglob("*.py"), *ROOT.joinpath("notebooks").glob("*.ipynb")]
+    for path in sorted(sources):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def session_store() -> Path:
+    """The run store of this code's tests: runs trained by an earlier `make test` of the same code are reused
+    (CPU runs are deterministic, so retraining would give the same numbers), and any change to paperlib, a
+    notebook or a package gives a new, empty store. A session holds a shared lock on its store; stores of
+    other code that no session holds are removed. Never the developer's runs/ folder, whose cached results
+    may come from older code. (A file edited during a session counts from the next session on.)"""
+    store = TEST_STORES / code_key()
+    store.mkdir(parents=True, exist_ok=True)
+    global _HELD  # kept open (and locked) until this process ends
+    _HELD = open(store / ".session.lock", "a")
+    fcntl.flock(_HELD, fcntl.LOCK_SH)
+    for other in TEST_STORES.iterdir():
+        if other == store:
+            continue
+        with open(other / ".session.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another session is using it
+            shutil.rmtree(other, ignore_errors=True)
+    return store
+
+
+_HELD = None
+# Set once by the main pytest process; xdist workers and notebook kernels inherit the variable.
+if "PAPERLIB_RUNS" not in os.environ:
+    os.environ["PAPERLIB_RUNS"] = str(session_store())
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker's torch takes its share of the cores instead of all of them. Notebook
+    kernels are processes of their own and keep torch's default, so the smoke numbers nbval compares do not
+    depend on the number of workers."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
 def pytest_collectstart(collector):
     """nbval: compare the plain-text outputs; HTML tables and stderr repeat them or vary by machine."""
     if getattr(collector, "fspath", None) and collector.fspath.ext == ".ipynb":
         collector.skip_compare += ("text/html", "application/javascript", "stderr")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The smoke book test goes last: run serially, its scorecard then shows the verdicts the notebooks have
+    just recorded. Under pytest-xdist (``--dist loadfile``) each file, hence each notebook's cells, runs on
+    one worker in order, and the scorecard shows the verdicts recorded by the time the book is built."""
+    book = [item for item in items if item.nodeid == BOOK_TEST]
+    items[:] = [item for item in items if item.nodeid != BOOK_TEST] + book

@@ -3,7 +3,7 @@
 ``python -m paperlib run EXPERIMENT --profile P [--set key=value ...]``  train (or fetch) an experiment's runs
     (also under ``torchrun --standalone --nproc_per_node=N -m paperlib run ...``, one process per GPU)
 ``python -m paperlib claims --profile P [--json | --markdown]``        print the scorecard (--json: with evidence)
-``python -m paperlib book --profile P``                                execute the notebooks, build the book
+``python -m paperlib book --profile P [--executed DIR]``               execute the notebooks, build the book
 ``python -m paperlib plan --profile P``                                runs, steps and estimated hours per experiment
 """
 
@@ -29,6 +29,14 @@ def parser() -> argparse.ArgumentParser:
     p_book = sub.add_parser("book", help="execute every notebook and build the HTML book")
     p_book.add_argument("--profile", default="cpu", choices=PROFILES)
     p_book.add_argument("--out", type=Path, default=None, help="build into this folder instead of book/")
+    p_book.add_argument(
+        "--executed",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="compile the chapters already executed under the profile in DIR instead of running them "
+        "(notebooks/ holds the smoke ones); the scorecard still comes from the run store's verdicts",
+    )
     p_plan = sub.add_parser("plan", help="print the runs, steps and estimated hours each experiment trains")
     p_plan.add_argument("--profile", default="paper", choices=PROFILES)
     p_run = sub.add_parser("run", help="train an experiment's runs (cached in the run store, resumable)")
@@ -77,7 +85,7 @@ def _book(args: argparse.Namespace) -> int:
     from .book import BookError, build
 
     try:
-        index = build(args.profile, args.out)
+        index = build(args.profile, args.out, args.executed)
     except BookError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -92,10 +92,7 @@ def execute_all(out_dir: Path, profile: str) -> None:
     """Execute every chapter into a fresh ``.chapters-new`` folder and put it in place of ``chapters`` only
     when all succeeded: a failing notebook leaves the last good chapters untouched (and says where its
     partial copy is)."""
-    new, final, old = (out_dir / name for name in (".chapters-new", "chapters", ".chapters-old"))
-    for folder in (new, old):
-        shutil.rmtree(folder, ignore_errors=True)
-    new.mkdir(parents=True)
+    new, final = _staging(out_dir)
     done: list[tuple[str, float, int]] = []
     for nb in chapters():
         before = finished_runs()
@@ -110,14 +107,55 @@ def execute_all(out_dir: Path, profile: str) -> None:
         done.append((nb.name, seconds, finished_runs() - before))
         record_time(profile, *done[-1])
     print(f"notebook times ({profile}):\n{timing_table(done)}", flush=True)
+    _promote(out_dir)
+
+
+def _staging(out_dir: Path) -> tuple[Path, Path]:
+    """An empty ``.chapters-new`` to fill, and the ``chapters`` folder it will replace."""
+    new, old = out_dir / ".chapters-new", out_dir / ".chapters-old"
+    for folder in (new, old):
+        shutil.rmtree(folder, ignore_errors=True)
+    new.mkdir(parents=True)
+    return new, out_dir / "chapters"
+
+
+def _promote(out_dir: Path) -> None:
+    """Put the filled ``.chapters-new`` in place of ``chapters`` with two renames, never leaving neither."""
+    new, final, old = (out_dir / name for name in (".chapters-new", "chapters", ".chapters-old"))
     if final.exists():
         final.rename(old)
     new.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
-    """Execute all chapters into ``out_dir/chapters``, write the scorecard, build HTML; return index.html."""
+def use_executed(source: Path, out_dir: Path, profile: str) -> None:
+    """Put notebooks already executed under ``profile`` (papermill's record says so) in place of the chapters,
+    instead of running them again: the committed notebooks hold the smoke outputs that nbval re-executes and
+    compares, so the test suite compiles those rather than executing every chapter a second time."""
+    source = Path(source)
+    found = {nb.name: source / nb.name for nb in chapters()}
+    missing = [name for name, path in found.items() if not path.exists()]
+    if missing:
+        raise BookError(f"{source} lacks the executed chapters {', '.join(missing)}")
+    for path in found.values():
+        record = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        ran = record.get("parameters", {}).get("profile")
+        if ran != profile:
+            raise BookError(
+                f"{path} was executed under profile {ran!r}, not {profile!r}; execute it with "
+                f"papermill -p profile {profile} (or build without executed notebooks)"
+            )
+        if record.get("exception"):
+            raise BookError(f"{path} stopped with an error when it was executed; execute it again")
+    new, _ = _staging(out_dir)
+    for name, path in found.items():
+        shutil.copy2(path, new / name)
+    _promote(out_dir)
+
+
+def build(profile: str = "cpu", out_dir: Path | None = None, executed: Path | None = None) -> Path:
+    """Execute all chapters into ``out_dir/chapters`` (or take them from ``executed``, a folder of notebooks
+    already executed under ``profile``), write the scorecard, build HTML; return index.html."""
     check_profile(profile)
     out_dir = Path(out_dir or BOOK).resolve()
     if out_dir != BOOK.resolve():
@@ -131,7 +169,10 @@ def build(profile: str = "cpu", out_dir: Path | None = None) -> Path:
     if not (out_dir / "_mathjax" / "tex-chtml.js").exists():
         raise BookError("MathJax is missing from book/_mathjax; run `make mathjax` (npm install mathjax@3)")
     os.environ.setdefault("PAPERLIB_QUIET", "1")  # progress bars are noise in a rendered page
-    execute_all(out_dir, profile)
+    if executed is None:
+        execute_all(out_dir, profile)
+    else:
+        use_executed(executed, out_dir, profile)
     atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
     atomic_write_text(out_dir / "found.md", _found_page(profile))
     cmd = [

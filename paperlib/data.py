@@ -12,6 +12,7 @@ download cut short is the usual cause, and the fix depends on where the file cam
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import math
 import os
@@ -161,10 +162,18 @@ def fashion_mnist_folder() -> Path:
 
 
 def _download_fashion_mnist() -> Path:
+    """torchvision's download, one process at a time: notebooks executed side by side (pytest-xdist) would
+    otherwise write the same files at once and read each other's halves."""
     from torchvision.datasets import FashionMNIST
 
-    FashionMNIST(str(CACHE), train=True, download=True)
-    FashionMNIST(str(CACHE), train=False, download=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".download.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            FashionMNIST(str(CACHE), train=True, download=True)
+            FashionMNIST(str(CACHE), train=False, download=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return CACHE
 
 

@@ -7,8 +7,11 @@ from paperlib import book, claims
 
 
 def test_smoke_book_builds(tmp_path):
-    # The session's run store (conftest.py), shared with nbval: each smoke run is trained once per session.
-    index = book.build("smoke", tmp_path / "book")
+    # The committed notebooks are the smoke chapters: nbval re-executes each one and compares its outputs with
+    # them, so this test compiles them instead of executing every chapter a second time. The scorecard shows
+    # what the session's store holds (conftest.py runs this test after nbval when the tests run serially).
+    before = {row["id"]: row["verdict"] for row in claims.rows("smoke")}
+    index = book.build("smoke", tmp_path / "book", executed=book.NOTEBOOKS)
     html = index.parent
     assert index.exists()
     for nb in book.chapters():
@@ -17,6 +20,10 @@ def test_smoke_book_builds(tmp_path):
     scorecard = (html / "scorecard.html").read_text()
     for cid in claims.claim_ids():
         assert f">{cid}<" in scorecard
+    page = (tmp_path / "book" / "scorecard.md").read_text()
+    for row in claims.rows("smoke"):
+        if before[row["id"]] == row["verdict"]:  # not recorded anew while the book was built
+            assert f"| {row['id']} | {row['verdict']} |" in page, f"{row['id']}: not its stored verdict"
     assert "tex-chtml.js" in index.read_text() or "tex-chtml.js" in (html / "intro.html").read_text()
     assert (html / "_static" / "tex-chtml.js").exists()  # math renders offline
     api = (html / "api.html").read_text()  # autodoc imported this checkout's paperlib
@@ -39,3 +46,24 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
 def test_unknown_profile_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown profile"):
         book.build("laptop", tmp_path)
+
+
+def test_executed_chapters_must_all_exist_and_come_from_the_profile(tmp_path):
+    with pytest.raises(book.BookError, match="lacks the executed chapters 01_"):
+        book.use_executed(tmp_path, tmp_path / "out", "smoke")
+    for nb in book.chapters():
+        (tmp_path / nb.name).write_bytes(nb.read_bytes())
+    with pytest.raises(book.BookError, match="executed under profile 'smoke', not 'cpu'"):
+        book.use_executed(tmp_path, tmp_path / "out", "cpu")
+    book.use_executed(tmp_path, tmp_path / "out", "smoke")
+    copied = sorted(p.name for p in (tmp_path / "out" / "chapters").iterdir())
+    assert copied == [nb.name for nb in book.chapters()]
+
+
+def test_every_chapter_takes_the_profile_from_one_parameters_cell():
+    # papermill injects the profile after the cell tagged "parameters"; without that tag it would inject it
+    # first, the notebook's own `profile = "smoke"` would win, and a cpu book would silently run smoke.
+    for path in book.chapters():
+        cells = nbformat.read(path, as_version=4).cells
+        tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1 and tagged[0].source.startswith("profile = "), path.name
