@@ -8,8 +8,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent
 TEST_STORES = ROOT / ".cache" / "test-runs"
 # The test that compiles the committed notebooks into the smoke book (tests/test_book.py).
@@ -18,8 +16,8 @@ BOOK_TEST = "tests/test_book.py::test_smoke_book_builds"
 # Progress bars are noise in tests and in notebook outputs compared by nbval.
 os.environ.setdefault("PAPERLIB_QUIET", "1")
 # torch's OpenMP threads wait for each other by spinning. With two test workers, a notebook kernel's two
-# threads share the cores with other processes, and a thread spinning for a descheduled partner made one
-# smoke notebook take over 12 minutes instead of about one. Passive waiting changes no arithmetic (the same
+# threads share the cores with other processes, and a thread spinning for a descheduled partner kept
+# notebook 07 (83 s serially) running for over 12 minutes. Passive waiting changes no arithmetic (the same
 # threads split the same sums), so the outputs nbval compares stay the same; workers and kernels inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -75,7 +73,7 @@ def pytest_configure(config):
     if workers:
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // int(workers)))
 
 
 def pytest_collectstart(collector):
