@@ -133,8 +133,9 @@ SPEC = Experiment(
             seeds=(0, 1),
             select_per_class=20,
         ),
-        # 600 steps (0.6 epochs) without augmentation, to fit three seeds of three losses (+ 2 x 2 selection
-        # runs holding out 500 images per class) into the cpu book's hour.
+        # 400 steps (0.4 epochs) without augmentation, to fit three seeds of three losses (+ 2 x 2 selection
+        # runs holding out 500 images per class) into the cpu book's hour (600 steps did not fit beside the
+        # other chapters on a slower day).
         "cpu": lambda: SupervisedInfo(
             train=common.supervised("cpu", steps=400, eval_every=400, ckpt_every=200)
         ),
