@@ -5,7 +5,8 @@ the grokking transformer at p = 113) through the same call as ``python -m paperl
 on tiny files written here in the official archive formats, with every run cut to two steps. The models keep
 their paper size; only the steps, the batches, the evaluation sets and the number of seeds / candidates are
 cut. A GPU user learns here, in minutes on a CPU, that a paper path is broken, instead of after the first
-evaluation of a multi-day run.
+evaluation of a multi-day run. The chapters that repeat the training-dynamics settings start on CIFAR-10
+alone unless the tests run with ``-m slow`` (see ``ONE_SETTING``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ CUTS: dict[str, Any] = {
 EXTRA: dict[str, dict[str, Any]] = {"label_smoothing": {"label_smoothing": 0.1}, "lmc": {"lrs": (0.03,)}}
 # Several minutes on 2 CPU cores: WRN-28-8 runs whose evaluations alone forward 100 to 300 CIFAR-100 images.
 SLOW = {"freematch", "supervised_info"}
+# The chapters built on the training-dynamics settings (``dynamics.settings``) start on CIFAR-10 / WRN-28-2
+# only: their CIFAR-100 / WRN-28-8 half forwarded 100 test images through WRN-28-8 about ten times, 55 to 70 s
+# a chapter on one CPU thread. The dynamics start trains both settings through the same code,
+# test_supervised_chapters_sweep_both_paper_settings pins their sweeps, and `-m slow` starts them in full.
+ONE_SETTING = {"label_smoothing", "lmc", "pruning"}
 
 # Images per class in the written files: enough for the largest labeled set of the paper profile (CIFAR-10
 # 250 labels and CIFAR-100 2,500 labels: 25 per class; STL-10 1,000 labels: 100 per class), plus one
@@ -105,9 +111,11 @@ def paper_data(tmp_path_factory) -> Path:
     return folder
 
 
-def two_step_overrides(name: str) -> dict[str, Any]:
-    """The paper profile of experiment ``name`` cut to two steps (``CUTS`` and its ``EXTRA`` cuts)."""
-    return {**cut_settings(registry.get(name).config("paper"), CUTS), **EXTRA.get(name, {})}
+def two_step_overrides(name: str, every_setting: bool = False) -> dict[str, Any]:
+    """The paper profile of experiment ``name`` cut to two steps (``CUTS`` and its ``EXTRA`` cuts), on the
+    CIFAR-10 setting alone for the ``ONE_SETTING`` chapters unless ``every_setting``."""
+    one = {"dataset": "cifar10"} if name in ONE_SETTING and not every_setting else {}
+    return {**cut_settings(registry.get(name).config("paper"), CUTS), **EXTRA.get(name, {}), **one}
 
 
 def _settings(tree: Any) -> set[tuple[str, str]]:
@@ -139,15 +147,27 @@ def test_lmc_sweeps_fig_4s_learning_rates():
     assert cfg.lrs == (0.03, 0.01, 3e-3, 3e-4) and len(cfg.seeds) == 3
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in registry.experiments_by_name()],
-)
-def test_paper_profile_starts(name, paper_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", sorted(ONE_SETTING))
+def test_supervised_chapters_sweep_both_paper_settings(name):
+    both = {("cifar10", "wrn-28-2"), ("cifar100", "wrn-28-8")}
+    assert _settings(registry.sweep(name, "paper")) == both
+    assert _settings(registry.sweep(name, "paper", **two_step_overrides(name, every_setting=True))) == both
+    assert _settings(registry.sweep(name, "paper", **two_step_overrides(name))) == {("cifar10", "wrn-28-2")}
+
+
+def _start_params():
+    for n in registry.experiments_by_name():
+        yield pytest.param(n, False, id=n, marks=[pytest.mark.slow] if n in SLOW else [])
+        if n in ONE_SETTING:
+            yield pytest.param(n, True, id=f"{n}-every-setting", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize(("name", "every_setting"), list(_start_params()))
+def test_paper_profile_starts(name, every_setting, paper_data, tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_DATA", str(paper_data))
     monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "runs"))
     spec = registry.get(name)
-    overrides = two_step_overrides(name)
+    overrides = two_step_overrides(name, every_setting)
     sweep = spec.sweep("paper", **overrides)
     assert sweep, f"{name}: the paper profile's sweep is empty"
     if not spec.runnable:

@@ -121,7 +121,7 @@ def _cli(store, data, *sets):
 
 
 def test_resume_after_kill_9_gives_identical_metrics(fm_data):
-    sets = ("train_per_class=null", "eval_per_class=null", "steps=240", "eval_every=20", "ckpt_every=20")
+    sets = ("train_per_class=null", "eval_per_class=null", "steps=120", "eval_every=20", "ckpt_every=20")
     args, env = _cli(fm_data / "killed", fm_data / "data", *sets)
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     folder = runs.Run(
