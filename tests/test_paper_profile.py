@@ -54,9 +54,10 @@ EXTRA: dict[str, dict[str, Any]] = {"label_smoothing": {"label_smoothing": 0.1},
 # Several minutes on 2 CPU cores: WRN-28-8 runs whose evaluations alone forward 100 to 300 CIFAR-100 images.
 SLOW = {"freematch", "supervised_info"}
 # The chapters built on the training-dynamics settings (``dynamics.settings``) start on CIFAR-10 / WRN-28-2
-# only: their CIFAR-100 / WRN-28-8 half forwarded 100 test images through WRN-28-8 about ten times, 55 to 70 s
-# a chapter on one CPU thread. The dynamics start trains both settings through the same code,
-# test_supervised_chapters_sweep_both_paper_settings pins their sweeps, and `-m slow` starts them in full.
+# only: their CIFAR-100 / WRN-28-8 half forwards 100 test images through WRN-28-8 about ten times (a chapter's
+# start took 66 to 82 s beside another test worker, against about 1 s on CIFAR-10 alone). The dynamics start
+# trains both settings through the same code, test_supervised_chapters_sweep_both_paper_settings pins their
+# sweeps, and `-m slow` starts them in full.
 ONE_SETTING = {"label_smoothing", "lmc", "pruning"}
 
 # Images per class in the written files: enough for the largest labeled set of the paper profile (CIFAR-10
