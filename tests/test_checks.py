@@ -1094,6 +1094,17 @@ def test_E1_evidence_is_paired_by_seed():
     assert "cross-entropy + MI: +0.17" in c.paper
 
 
+def test_E1_fails_with_the_failing_term_as_evidence():
+    """MI straddles 0 with a wide interval that reaches further below 0 than HDR's; HDR lowers accuracy at every
+    seed, so E1 fails, and the row shows HDR's interval, which lies below 0, not MI's, which does not."""
+    c = supervised_info.check_E1({"a": sup_runs(mi=(3.0, -4.0, 0.5), hdr=(-0.4, -0.5, -0.6))})
+    words = {t[1]: t[-1] for t in c.numbers["terms"]}
+    assert words == {"cross-entropy + MI": "underpowered", "cross-entropy + HDR": "fails"}
+    half = t_half([-0.4, -0.5, -0.6])
+    assert c.verdict == "fails" and c.interval == pytest.approx([-0.5 - half, -0.5 + half])
+    assert c.estimate == pytest.approx(-0.5) and c.interval[1] < 0
+
+
 def test_E1_underpowered():
     c = supervised_info.check_E1({"a": sup_runs(mi=(0.5, -0.3, 0.1))})
     mi = next(t for t in c.numbers["terms"] if t[1] == "cross-entropy + MI")
@@ -1219,8 +1230,9 @@ def test_E2_most_counts_with_one_failing():
     assert most.verdict == "holds" and most.numbers["share_holds_fails"][
         "a FreeMatch + HDR"
     ] == pytest.approx([2 / 3, 1 / 3])
+    assert most.interval[1] < 0  # the row shows a count where the error falls, not the count where it rises
     few = freematch.check_E2({"a": ssl_runs(counts=(10, 40, 250), hdr={10: DOWN, 40: UP, 250: UP})})
-    assert few.verdict == "fails"
+    assert few.verdict == "fails" and few.interval[0] > 0  # and here a count where it rises
 
 
 def test_E2_evidence():

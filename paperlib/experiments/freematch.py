@@ -161,12 +161,14 @@ def check_E2(frames: dict[str, pd.DataFrame]) -> Check:
     )
     holds = all(h > 0.5 for h, _ in share)
     fails = any(f >= 0.5 for _, f in share)
-    check = il.combine("E2", d, -1, "error points", "each variant's interval below 0 at most label counts")
-    return dataclasses.replace(
-        check,
+    return il.combine(
+        "E2",
+        d,
+        -1,
+        "error points",
+        "each variant's interval below 0 at most label counts",
         verdict="holds" if holds else ("fails" if fails else "inconclusive"),
-        note=check.note if not (holds or fails) else "",
-        numbers={**check.numbers, "share_holds_fails": {f"{n} {m}": list(v) for (n, m), v in share.items()}},
+        share_holds_fails={f"{n} {m}": list(v) for (n, m), v in share.items()},
     )
 
 

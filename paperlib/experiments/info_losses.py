@@ -154,29 +154,38 @@ def decide_term(row: pd.Series, better: int) -> str:
     return "underpowered" if power else "inconclusive"
 
 
-def combine(claim_id: str, d: pd.DataFrame, better: int, unit: str, threshold: str, **numbers) -> Check:
+def combine(
+    claim_id: str, d: pd.DataFrame, better: int, unit: str, threshold: str, verdict: str = "", **numbers
+) -> Check:
     """E1 / E2 from per-term decisions (``decide_term``): holds when every term holds, fails when
     one fails, else inconclusive, 'underpowered' when an undecided term's paper effect is below what the
-    seeds can detect."""
+    seeds can detect. ``verdict`` replaces that rule where a claim has its own (E2: most label counts)."""
     words = d.apply(decide_term, axis=1, better=better)
     text = "; ".join(
         f"{n}{f', {r.num_labels} labels' if 'num_labels' in d else ''}: {r.method} {r['diff']:+.2f} "
         f"[{r.low:+.2f}, {r.high:+.2f}] {unit} (detectable {r.detectable:.2f}, paper {r.paper:+.2f}): {w}"
         for ((n, _), r), w in zip(d.iterrows(), words, strict=True)
     )
+    if not verdict:
+        all_hold = bool(len(words)) and set(words) == {"holds"}
+        verdict = "holds" if all_hold else ("fails" if "fails" in set(words) else "inconclusive")
     undecided = set(words) - {"holds", "fails"}
-    # the evidence shown: the term whose interval reaches furthest toward the wrong side of 0
+    # The evidence shown: the term whose interval reaches furthest toward the wrong side of 0; among the terms
+    # decided as the claim is when it is decided (a 'fails' row shows an interval that excludes the claimed
+    # effect, a 'holds' row its weakest term that excludes 0).
     evidence = None
     if len(d):
-        reach = d.low if better > 0 else -d.high
-        r = d.loc[reach.fillna(-math.inf).idxmin()] if reach.notna().any() else d.iloc[0]
+        agree = (words == verdict).to_numpy() & (verdict in ("holds", "fails"))
+        shown = d[agree] if agree.any() else d
+        reach = shown.low if better > 0 else -shown.high
+        r = shown.loc[reach.fillna(-math.inf).idxmin()] if reach.notna().any() else shown.iloc[0]
         evidence = Interval(
             float(r["diff"]), float(r.low), float(r.high), int(r.seeds), "paired t interval over seeds"
         )
     return Check.rule(
         claim_id,
-        bool(len(words)) and set(words) == {"holds"},
-        "fails" in set(words),
+        verdict == "holds",
+        verdict == "fails",
         text,
         threshold,
         evidence=evidence,
