@@ -20,6 +20,11 @@ os.environ.setdefault("PAPERLIB_QUIET", "1")
 # notebook 07 (83 s serially) running for over 12 minutes. Passive waiting changes no arithmetic (the same
 # threads split the same sums), so the outputs nbval compares stay the same; workers and kernels inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# One thread per process: the committed smoke outputs nbval compares were computed with one thread (`make
+# notebooks`), and a run's low bits depend on how its float sums are split, so the same thread count gives
+# the same numbers on a machine of any size; with two test workers each process also gets a core of its own
+# instead of two kernels of two threads sharing two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def code_key() -> str:
