@@ -15,10 +15,10 @@ BOOK_TEST = "tests/test_book.py::test_smoke_book_builds"
 
 # Progress bars are noise in tests and in notebook outputs compared by nbval.
 os.environ.setdefault("PAPERLIB_QUIET", "1")
-# torch's OpenMP threads wait for each other by spinning. With two test workers, a notebook kernel's two
-# threads share the cores with other processes, and a thread spinning for a descheduled partner kept
-# notebook 07 (83 s serially) running for over 12 minutes. Passive waiting changes no arithmetic (the same
-# threads split the same sums), so the outputs nbval compares stay the same; workers and kernels inherit it.
+# torch's OpenMP threads wait for each other by spinning. When a process has several threads (a user's
+# OMP_NUM_THREADS, the pool tests) they share the cores with other processes, and a thread spinning for a
+# descheduled partner once kept notebook 07 (83 s serially, two threads) running for over 12 minutes beside
+# another test worker. Passive waiting changes no arithmetic; workers and kernels inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # One thread per process: the committed smoke outputs nbval compares were computed with one thread (`make
 # notebooks`), and a run's low bits depend on how its float sums are split, so the same thread count gives
