@@ -5,7 +5,12 @@ difference between two methods run with the same seeds gets the paired t interva
 data order on both sides, so seed-to-seed variation cancels). A correlation over the evaluation points of one
 run gets the Fisher-z interval with the Spearman variance correction 1.06 / (n - 3) (Fieller, Hartley and
 Pearson, 1957). Where there are fewer than two seeds (or four points) there is no interval: NaN bounds, and a
-check that needs one is inconclusive.
+check that needs one is inconclusive. Values without spread (fewer than two distinct values) give no interval
+either: a zero-width interval would decide with a certainty that three equal numbers do not carry.
+
+A claim decided on several parts keeps its familywise level through ``familywise(parts)``: each part's
+interval is computed at 1 - 0.05 / parts (Bonferroni), so "holds" (every part) and "fails" (any part) each
+keep an error rate of at most 5 %.
 """
 
 from __future__ import annotations
@@ -53,27 +58,43 @@ class Interval:
         return [v if math.isfinite(v) else None for v in (self.low, self.high)]
 
 
+def familywise(parts: int, level: float = LEVEL) -> float:
+    """The per-part confidence level that keeps ``level`` over ``parts`` intervals (Bonferroni)."""
+    if parts < 1:
+        raise ValueError(f"a claim has at least one part, got {parts}")
+    return 1 - (1 - level) / parts
+
+
+def _pct(level: float) -> str:
+    return "" if level == LEVEL else f" ({100 * level:.4g} %)"
+
+
 def _values(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray([float(v) for v in values], dtype=float)
 
 
-def mean_interval(values: Sequence[float] | np.ndarray, what: str = "seeds") -> Interval:
-    """The mean of ``values`` with Student's t 95 % interval (NaN bounds with fewer than two values or a NaN)."""
+def mean_interval(
+    values: Sequence[float] | np.ndarray, what: str = "seeds", level: float = LEVEL
+) -> Interval:
+    """The mean of ``values`` with Student's t interval at ``level`` (NaN bounds with fewer than two values, a
+    NaN, or no spread: fewer than two distinct values)."""
     x = _values(values)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
     if n < 2 or not np.isfinite(x).all():
         return Interval(mean, math.nan, math.nan, n, f"t interval over {what}")
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return Interval(mean, mean - half, mean + half, n, f"t interval over {n} {what}")
+    if np.unique(x).size < 2:
+        return Interval(mean, math.nan, math.nan, n, f"no interval: no spread over {n} {what}")
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, n, f"t interval over {n} {what}{_pct(level)}")
 
 
-def paired_interval(a: Sequence[float], b: Sequence[float]) -> Interval:
+def paired_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Interval:
     """Mean of the per-seed differences a - b with the paired t interval (``a``, ``b`` in seed order)."""
     if len(a) != len(b):
         raise ValueError(f"paired values need the same seeds on both sides, got {len(a)} and {len(b)}")
     d = _values(a) - _values(b)
-    out = mean_interval(d)
+    out = mean_interval(d, level=level)
     return Interval(
         out.estimate, out.low, out.high, out.n, out.method.replace("t interval", "paired t interval")
     )

@@ -39,8 +39,20 @@ def test_mean_interval_undefined(values):
         assert i.estimate == 0.5
 
 
-def test_mean_interval_of_equal_values_has_no_width():
-    assert intervals.mean_interval([0.3, 0.3, 0.3]).as_list() == pytest.approx([0.3, 0.3])
+def test_mean_interval_of_equal_values_gives_no_interval():
+    i = intervals.mean_interval([0.3, 0.3, 0.3])
+    assert i.estimate == pytest.approx(0.3) and not i.defined and "no spread" in i.method
+    assert not i.above(0.0) and not i.below(1.0)  # so no check can decide on it
+
+
+def test_familywise_level_is_bonferroni_and_widens_the_interval():
+    assert intervals.familywise(1) == pytest.approx(0.95) and intervals.familywise(2) == pytest.approx(0.975)
+    x = [0.1, 0.4, 0.25]
+    one, two = intervals.mean_interval(x), intervals.mean_interval(x, level=intervals.familywise(2))
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * np.std(x, ddof=1) / np.sqrt(3)
+    assert two.high - two.estimate == pytest.approx(half) and two.high > one.high
+    with pytest.raises(ValueError, match="at least one part"):
+        intervals.familywise(0)
 
 
 def test_paired_interval_is_the_interval_of_the_differences():
