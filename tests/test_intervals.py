@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -84,11 +85,15 @@ def test_spearman_interval_by_hand():
     assert i.low < rho < i.high and i.n == 10 and i.method == "Fisher-z interval over 10 points"
 
 
-def test_spearman_interval_perfect_and_negative():
+def test_spearman_interval_of_a_perfect_rank_correlation_has_no_interval():
+    """rho = +-1 has an infinite Fisher z: no interval (it used to collapse onto [1, 1] and decide)."""
     x = np.arange(6.0)
     up, down = intervals.spearman_interval(x, x**2), intervals.spearman_interval(x, -x)
-    assert up.estimate == pytest.approx(1.0) and up.above(0.9) and up.high <= 1.0
-    assert down.estimate == pytest.approx(-1.0) and down.below(-0.9)
+    assert up.estimate == pytest.approx(1.0) and not up.defined and not up.above(0.9)
+    assert down.estimate == pytest.approx(-1.0) and not down.defined and not down.below(-0.9)
+    assert "exactly +1" in up.method and "exactly -1" in down.method
+    near = intervals.spearman_interval(x, [0, 1, 2, 4, 3, 5])  # one swap: an interval below 1
+    assert near.defined and near.above(0) and near.high < 1.0
 
 
 def test_spearman_interval_undefined():
@@ -105,16 +110,28 @@ def test_spearman_interval_drops_undefined_points():
     assert with_nan.n == 5 and with_nan.estimate == pytest.approx(1.0)
 
 
-def test_detectable_by_hand():
-    expected = (T975[2] + stats.t.ppf(0.8, 2)) * 0.4 / math.sqrt(3)
-    assert intervals.detectable(0.4, 3) == pytest.approx(expected)
-    assert intervals.detectable(0.8, 3) == pytest.approx(2 * expected)  # proportional to the sd
-    assert intervals.detectable(0.4, 3, power=0.9) > expected
+def noncentral_power(delta: float, sd: float, n: int, level: float = 0.95) -> float:
+    """Power of the two-sided paired t test at ``level`` for a true difference ``delta`` (scipy.stats.nct)."""
+    t, ncp = stats.t.ppf(0.5 + level / 2, n - 1), delta / sd * math.sqrt(n)
+    return stats.nct.sf(t, n - 1, ncp) + np.nan_to_num(stats.nct.cdf(-t, n - 1, ncp))  # NaN: a tail of ~0
+
+
+def test_detectable_has_the_exact_noncentral_t_power():
+    d = intervals.detectable(0.4, 3)
+    assert noncentral_power(d, 0.4, 3) == pytest.approx(0.8, abs=1e-6)
+    approx = (T975[2] + stats.t.ppf(0.8, 2)) * 0.4 / math.sqrt(3)  # the normal-style formula: too small
+    assert d / approx == pytest.approx(5.6535 / 5.3633, rel=1e-3) and noncentral_power(approx, 0.4, 3) < 0.8
+    assert intervals.detectable(0.8, 3) == pytest.approx(2 * d)  # proportional to the sd
+    assert intervals.detectable(0.4, 3, power=0.9) > d
+    strict = intervals.detectable(0.4, 3, level=intervals.familywise(2))
+    assert strict > d and noncentral_power(strict, 0.4, 3, level=0.975) == pytest.approx(0.8, abs=1e-6)
 
 
 def test_detectable_decreases_with_seeds():
     d = [intervals.detectable(0.4, n) for n in range(2, 12)]
     assert all(a > b for a, b in zip(d, d[1:], strict=False))
+    powers = [noncentral_power(x, 0.4, n) for x, n in zip(d, range(2, 12), strict=True)]
+    assert powers == pytest.approx([0.8] * len(d), abs=1e-6)
 
 
 @pytest.mark.parametrize("sd, n", [(0.4, 1), (0.4, 0), (np.nan, 5)])
@@ -131,28 +148,53 @@ def test_batch_interval_by_hand():
         assert not intervals.batch_interval(mean, sd, batches).defined
 
 
-def test_largest_difference_by_hand():
-    groups = {0.0: [0.90, 0.92, 0.91], 0.1: [0.88, 0.89, 0.87], 0.2: [0.905, 0.915, 0.91]}
-    means = {k: np.mean(v) for k, v in groups.items()}
-    diff = means[0.0] - means[0.1]  # the largest pair: 0.91 - 0.88
-    ss = sum(((np.asarray(v) - np.mean(v)) ** 2).sum() for v in groups.values())
-    pooled = math.sqrt(ss / (9 - 3))
-    half = T975[6] * pooled * math.sqrt(1 / 3 + 1 / 3)
-    i = intervals.largest_difference(groups)
+def blocked_half(y: np.ndarray, level: float = 0.95) -> float:
+    """Tukey's half-width for the range of the row means of levels x seeds ``y``, blocked by seed, by hand."""
+    k, n = y.shape
+    resid = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    df = (k - 1) * (n - 1)
+    return stats.studentized_range.ppf(level, k, df) * math.sqrt((resid**2).sum() / df / n)
+
+
+def by_seed(y: np.ndarray) -> dict:
+    """levels x seeds as level -> {seed: value} (the levels share their seeds)."""
+    return {level: dict(enumerate(row)) for level, row in enumerate(y)}
+
+
+def test_largest_difference_blocked_by_seed_by_hand():
+    """Seeds far apart, the same at every level: blocking removes them; the range gets Tukey's half-width."""
+    y = np.array([[0.90, 0.80, 0.95], [0.88, 0.79, 0.92], [0.905, 0.81, 0.95]])
+    i = intervals.largest_difference(by_seed(y))
+    diff, half = np.ptp(y.mean(1)), blocked_half(y)
     assert (i.estimate, i.low, i.high, i.n) == pytest.approx((diff, diff - half, diff + half, 9))
-    assert i.method == "pooled t interval, 3 seeds per level"
+    assert i.method == "Tukey studentized range, seed-blocked, 3 seeds x 3 levels"
+    unblocked = intervals.largest_difference({k: list(v.values()) for k, v in by_seed(y).items()})
+    assert unblocked.high - unblocked.low > 5 * (i.high - i.low)  # the seed spread no longer counts
+    wider = intervals.largest_difference(by_seed(y), level=intervals.familywise(3))
+    assert wider.high - wider.estimate == pytest.approx(blocked_half(y, 1 - 0.05 / 3))
+    assert wider.method.endswith("(98.33 %)")
 
 
-def test_largest_difference_unequal_groups_and_clipping():
-    """Unequal seeds per level use 1/n_a + 1/n_b; a lower end below 0 is clipped to 0 (a difference between
-    the largest and smallest mean is never negative)."""
+def test_largest_difference_blocks_by_seed_not_by_order():
+    y = np.array([[0.90, 0.80, 0.95], [0.88, 0.79, 0.92]])
+    shuffled = {0: {2: 0.95, 0: 0.90, 1: 0.80}, 1: {1: 0.79, 2: 0.92, 0: 0.88}}
+    assert intervals.largest_difference(shuffled) == intervals.largest_difference(by_seed(y))
+    series = {k: pd.Series(v) for k, v in shuffled.items()}
+    assert intervals.largest_difference(series) == intervals.largest_difference(by_seed(y))
+
+
+def test_largest_difference_unequal_groups_is_tukey_kramer_and_not_clipped():
+    """Independent samples of unequal size: Tukey-Kramer with the pooled sd; bounds as computed (a lower end
+    below 0 is shown, not clipped), and different seeds at two levels are not blocked."""
     groups = {"a": [1.0, 1.2], "b": [1.05, 1.15, 1.1, 1.0]}
-    i = intervals.largest_difference(groups)
     ss = 0.02 + sum((v - 1.075) ** 2 for v in groups["b"])
     pooled = math.sqrt(ss / (6 - 2))
-    half = T975[4] * pooled * math.sqrt(1 / 2 + 1 / 4)
-    assert i.estimate == pytest.approx(0.025) and i.high == pytest.approx(0.025 + half)
-    assert i.low == 0.0 and 0.025 - half < 0
+    half = stats.studentized_range.ppf(0.95, 2, 4) / math.sqrt(2) * pooled * math.sqrt(1 / 2 + 1 / 4)
+    i = intervals.largest_difference(groups)
+    assert (i.estimate, i.low, i.high) == pytest.approx((0.025, 0.025 - half, 0.025 + half))
+    assert i.low < 0 and i.method.startswith("Tukey-Kramer")
+    other_seeds = {"a": {0: 1.0, 1: 1.2}, "b": {2: 1.05, 3: 1.15, 4: 1.1, 5: 1.0}}
+    assert intervals.largest_difference(other_seeds) == i
 
 
 def test_largest_difference_undefined():
@@ -160,7 +202,40 @@ def test_largest_difference_undefined():
     assert one_seed.estimate == pytest.approx(0.1) and not one_seed.defined and one_seed.n == 3
     for groups in ({0.0: [0.9, 0.91]}, {}, {0.0: [0.9, np.nan], 0.1: [0.8, 0.81]}):
         i = intervals.largest_difference(groups)
-        assert math.isnan(i.estimate) and not i.defined
-    assert math.isnan(
-        intervals.largest_difference({0.0: [0.9, 0.91], 0.1: []}).estimate
-    )  # empty level left out
+        assert not i.defined
+    assert math.isnan(intervals.largest_difference({0.0: [0.9, 0.91], 0.1: []}).estimate)  # empty level out
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        {0: [1, 1], 1: [1.1, 1.1]},  # equal values within each level (it used to fail a margin of 0.1)
+        by_seed(np.array([[1.0, 2.0, 3.0], [1.1, 2.1, 3.1]])),  # levels and seeds add up exactly
+    ],
+    ids=["within levels", "seed-blocked"],
+)
+def test_largest_difference_without_spread_has_no_interval(groups):
+    i = intervals.largest_difference(groups)
+    assert i.estimate == pytest.approx(0.1) and not i.defined and "no interval" in i.method
+    assert not i.above(0.1 - 1e-9) and not i.below(1.0)
+
+
+@pytest.mark.parametrize("true_means", [(0, 0, 0, 0), (0, 0.5, 1.0, 1.5), (0, 0, 0, 2.0)])
+def test_largest_difference_covers_the_true_range_at_three_seeds_and_four_levels(true_means):
+    """Simulated (seeded) levels x seeds tables with a seed effect shared by all levels (sd 2) and noise
+    (sd 1): the seed-blocked Tukey interval covers the true range of the level means at least 95 % of the
+    time (within two Monte Carlo standard errors), and its lower end lies above it at most 5 % of the time;
+    the ordinary t interval of the largest pair, from the same residuals, does not keep its level."""
+    rng = np.random.default_rng(27)
+    mu, sims = np.asarray(true_means, dtype=float), 3000
+    true = np.ptp(mu)
+    y = mu[None, :, None] + rng.normal(0, 2, (sims, 1, 3)) + rng.normal(0, 1, (sims, 4, 3))
+    got = [intervals.largest_difference(by_seed(t)) for t in y]
+    covered = np.mean([i.low <= true <= i.high for i in got])
+    low_above = np.mean([i.low > true for i in got])
+    se = math.sqrt(0.95 * 0.05 / sims)
+    assert covered >= 0.95 - 2 * se and low_above <= 0.05 + 2 * se
+    if true == 0:  # the interval chosen for the largest pair alone, t with (k - 1)(n - 1) = 6 df
+        half = np.array([(i.high - i.low) / 2 for i in got]) / stats.studentized_range.ppf(0.95, 4, 6)
+        naive = np.array([i.estimate for i in got]) - stats.t.ppf(0.975, 6) * half * math.sqrt(2)
+        assert np.mean(naive > 0) > 0.1  # it excludes the true range of 0 far more often than 5 %
