@@ -3,13 +3,14 @@ training, and the claims D1, D2, X2 and X1 (on trained features) decided from th
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 
 from .. import runs
 from ..data import NUM_CLASSES
-from ..intervals import Interval, batch_interval, spearman_interval
+from ..intervals import Interval, batch_interval, familywise, mean_interval, spearman_interval
 from ..theory import nc_mir_bound
 from ..train.supervised import train
 from ..verdicts import Check
@@ -46,124 +47,180 @@ def collapse_value(t: pd.DataFrame) -> float:
     return nc_mir_bound(c)
 
 
-def _weakest(intervals: dict[str, Interval], sign: int) -> Interval | None:
-    """The setting whose correlation is weakest in the claimed direction (the one that decides)."""
-    return min(
-        intervals.values(), key=lambda i: sign * i.estimate if i.estimate == i.estimate else -2, default=None
+TRAJECTORY_COLUMNS = [
+    "rho_mir",
+    "rho_hdr",
+    "mir_rise",
+    "gap_shrink",
+    "hdr_change",
+    "mir_end_exact",
+    "hdr_end_exact",
+    *(f"{c}_{m}" for m in ("mir", "hdr") for c in NC_COLUMNS),
+]
+
+
+def trajectory_runs(profile: str, **overrides: Any) -> list[runs.Run]:
+    """The runs D1, D2 and X2 are decided on: several seeds of supervised training with evaluation curves,
+    which are chapter 04's unsmoothed runs (the same kind of run as chapter 02's, shorter, one per seed)."""
+    from . import label_smoothing  # imports this module
+
+    cfgs = [c for c in label_smoothing.SPEC.sweep(profile, **overrides) if c.label_smoothing == 0]
+    return common.train_supervised_all(cfgs)
+
+
+def seed_tables(all_runs: list[runs.Run]) -> dict[str, pd.DataFrame]:
+    """The curves of every seed's run, one frame per setting with a ``seed`` column (what D1, D2, X2 read)."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for r in all_runs:
+        frames.setdefault(common.setting(r.config.recipe), []).append(common.supervised_curves(r))
+    return {n: pd.concat(f, ignore_index=True) for n, f in frames.items()}
+
+
+def _by_seed(t: pd.DataFrame):
+    """(seed, curve sorted by step) for each seed of a setting's frame (one seed when there is no column)."""
+    if "seed" not in t:
+        return [(0, t.sort_values("step"))]
+    return [(seed, g.sort_values("step")) for seed, g in t.groupby("seed")]
+
+
+def per_seed(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (setting, seed): the trajectory statistics the claims are decided on, each a description
+    of one run (Spearman rho over its evaluation points, start and end values). Their uncertainty comes from
+    repeating the run, so the checks put intervals over seeds on these rows, never on the points of one run."""
+    rows = []
+    for n, t in curves.items():
+        nc = collapse_value(t)
+        for seed, g in _by_seed(t):
+            start, end = g.mir_batch.iloc[0], g.mir_batch.iloc[-1]
+            row = {
+                "setting": n,
+                "seed": seed,
+                "points": len(g),
+                "rho_mir": _rho(g.acc, g.mir_batch),
+                "rho_hdr": _rho(g.acc, g.hdr_batch),
+                "mir_rise": end - start,
+                "gap_shrink": abs(nc - start) - abs(nc - end),
+                "hdr_change": g.hdr_batch.iloc[-1] - g.hdr_batch.iloc[0],
+                "mir_end_exact": g.mir.iloc[-1],
+                "hdr_end_exact": g.hdr.iloc[-1],
+            }
+            for m in ("mir", "hdr"):
+                for c in NC_COLUMNS:
+                    row[f"{c}_{m}"] = _rho(g[c], g[f"{m}_batch"]) if c in g else float("nan")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["setting", "seed", "points", *TRAJECTORY_COLUMNS])
+
+
+def trajectory_check(
+    claim_id: str, curves: dict[str, pd.DataFrame], parts: dict[str, int], threshold: str, **numbers
+) -> Check:
+    """Decide a trajectory claim over seeds. ``parts`` maps a ``per_seed`` column to the claimed sign of its
+    mean (+1 above 0, -1 below). Every part in every setting gets a t interval over seeds at the familywise
+    level (Bonferroni over all parts: ``intervals.familywise``). Holds when every interval lies on its claimed
+    side of 0; fails when any lies on the other side; inconclusive otherwise, including fewer than two seeds
+    or an undefined (degenerate) correlation at a seed. The evidence shown is the deciding part: the one
+    furthest on the wrong side for a 'fails', else the weakest in its claimed direction."""
+    seeds = per_seed(curves)
+    level = familywise(max(1, len(parts) * len(curves)))
+    ivs = {
+        (n, col): mean_interval(g[col].tolist(), level=level)
+        for n, g in seeds.groupby("setting", sort=False)
+        for col in parts
+    }
+    right = {k: (i.above(0) if parts[k[1]] > 0 else i.below(0)) for k, i in ivs.items()}
+    wrong = {k: (i.below(0) if parts[k[1]] > 0 else i.above(0)) for k, i in ivs.items()}
+    holds, fails = bool(ivs) and all(right.values()), any(wrong.values())
+    pick = [k for k in ivs if wrong[k]] if fails else list(ivs)
+    shown = min(pick, key=lambda k: _reach(ivs[k], parts[k[1]]), default=None)
+    n_seeds = int(seeds.groupby("setting").seed.nunique().min()) if len(seeds) else 0
+    text = "; ".join(
+        f"{n}: " + ", ".join(f"{col} {ivs[(n, col)].text(3)}" for col in parts)
+        for n in dict.fromkeys(k[0] for k in ivs)
+    )
+    return Check.rule(
+        claim_id,
+        holds,
+        fails,
+        f"mean over {n_seeds} seeds (per-seed values; {100 * level:.4g} % t intervals, Bonferroni over "
+        f"{len(ivs)} parts): {text}"
+        if text
+        else "no run",
+        threshold,
+        evidence=ivs[shown] if shown else None,
+        null=0.0,
+        note="" if n_seeds >= 2 else "one seed: no interval",
+        per_seed={
+            f"{r['setting']} seed {r['seed']}": {c: r[c] for c in parts} for r in seeds.to_dict("records")
+        },
+        deciding=" ".join(shown) if shown else "",
+        **numbers,
     )
 
 
-def _trajectory(curves: dict[str, pd.DataFrame], column: str) -> dict[str, Interval]:
-    return {n: spearman_interval(t.acc, t[column]) for n, t in curves.items()}
+def _reach(i: Interval, sign: int) -> float:
+    """How far an interval's near end lies on its claimed side of 0 (undefined: -inf, the weakest)."""
+    if not i.defined:
+        return -math.inf
+    return i.low if sign > 0 else -i.high
+
+
+D1_PARTS = {"rho_mir": +1, "mir_rise": +1, "gap_shrink": +1}
+D2_PARTS = {"rho_hdr": -1, "hdr_change": -1}
+X2_PARTS = {f"{c}_{m}": (-1 if m == "mir" else +1) for m in ("mir", "hdr") for c in NC_COLUMNS}
+
+
+def exact_ends(curves: dict[str, pd.DataFrame], column: str, what: str) -> str:
+    seeds = per_seed(curves)
+    return "; ".join(
+        f"{n}: exact {what} at the end {g[column].mean():.3f} (mean over seeds)"
+        for n, g in seeds.groupby("setting", sort=False)
+    )
 
 
 def check_D1(curves: dict[str, pd.DataFrame]) -> Check:
-    """D1, decided on the paper's batch-mean MIR: in every setting, Spearman rho(accuracy, MIR) over the
-    evaluation points is positive with its Fisher-z 95 % interval above 0, MIR ends above its start, and the
-    gap to the collapse value MIR_NC(C) shrinks. Fails where a rho interval lies below 0 or MIR ends farther
-    from MIR_NC(C) than it started; inconclusive otherwise (too few points for an interval, an undefined
-    ratio)."""
-    rho = _trajectory(curves, "mir_batch")
-    moves = {}
-    for n, t in curves.items():
-        nc, start, end = collapse_value(t), t.mir_batch.iloc[0], t.mir_batch.iloc[-1]
-        moves[n] = (start, end, abs(nc - start), abs(nc - end), t.mir.iloc[-1])
-    closer = {n: m[3] < m[2] and m[1] > m[0] for n, m in moves.items()}
-    holds = bool(rho) and all(r.above(0) for r in rho.values()) and all(closer.values())
-    fails = any(r.below(0) for r in rho.values()) or any(m[3] > m[2] for m in moves.values())
-    text = "; ".join(
-        f"{n}: rho(acc, MIR) = {rho[n].text(2)}, MIR {m[0]:.3f} -> {m[1]:.3f}, gap to MIR_NC "
-        f"{m[2]:.3f} -> {m[3]:.3f}"
-        for n, m in moves.items()
-    )
-    return Check.rule(
+    """D1, "test accuracy and MIR move together and MIR rises toward its collapse value": three parts, each
+    needed, on the paper's batch-mean MIR, per seed: Spearman rho(accuracy, MIR) over the run's evaluation
+    points, MIR(end) - MIR(start), and how much the gap to MIR_NC(C) shrinks. Decided over seeds by
+    ``trajectory_check`` (each part's familywise interval on its claimed side of 0: above)."""
+    return trajectory_check(
         "D1",
-        holds,
-        fails,
-        text or "no run",
-        "rho interval above 0; MIR(end) > MIR(start); |MIR_NC - MIR| shrinks",
-        evidence=_weakest(rho, +1),
-        null=0.0,
-        exact="; ".join(f"{n}: exact MIR at the end {m[4]:.3f}" for n, m in moves.items()),
-        rho={n: r.estimate for n, r in rho.items()},
-        mir_start_end={n: [m[0], m[1]] for n, m in moves.items()},
-        gap_to_collapse={n: [m[2], m[3]] for n, m in moves.items()},
+        curves,
+        D1_PARTS,
+        "every part's interval above 0",
+        exact=exact_ends(curves, "mir_end_exact", "MIR"),
     )
 
 
 def check_D2(curves: dict[str, pd.DataFrame]) -> Check:
-    """D2, on the batch-mean HDR: in every setting rho(accuracy, HDR) has its Fisher-z interval below 0 and
-    HDR ends below its start. Fails where a rho interval lies above 0 or HDR ends above its start."""
-    rho = _trajectory(curves, "hdr_batch")
-    change = {n: (t.hdr_batch.iloc[-1] - t.hdr_batch.iloc[0], t.hdr.iloc[-1]) for n, t in curves.items()}
-    holds = bool(rho) and all(r.below(0) for r in rho.values()) and all(c < 0 for c, _ in change.values())
-    fails = any(r.above(0) for r in rho.values()) or any(c > 0 for c, _ in change.values())
-    return Check.rule(
+    """D2, "HDR falls during training, opposite to accuracy": two parts, each needed, per seed: rho(accuracy,
+    HDR) below 0 and HDR(end) - HDR(start) below 0, decided over seeds by ``trajectory_check``."""
+    return trajectory_check(
         "D2",
-        holds,
-        fails,
-        "; ".join(
-            f"{n}: rho(acc, HDR) = {rho[n].text(2)}, HDR change {c:+.3f}" for n, (c, _) in change.items()
-        )
-        or "no run",
-        "rho interval below 0 and HDR(end) < HDR(start)",
-        evidence=_weakest(rho, -1),
-        null=0.0,
-        exact="; ".join(f"{n}: exact HDR at the end {e:.3f}" for n, (_, e) in change.items()),
-        rho={n: r.estimate for n, r in rho.items()},
-        hdr_change={n: c for n, (c, _) in change.items()},
+        curves,
+        D2_PARTS,
+        "every part's interval below 0",
+        exact=exact_ends(curves, "hdr_end_exact", "HDR"),
     )
 
 
 def nc_correlations(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Spearman rho of each NC measure with batch-mean MIR and HDR; rows (setting, ratio), columns NC."""
+    """Spearman rho of each NC measure with batch-mean MIR and HDR, mean over seeds; rows (setting, ratio),
+    columns NC."""
+    means = per_seed(curves).groupby("setting", sort=False)[list(X2_PARTS)].mean()
     return pd.DataFrame(
         {
-            (n, m): {nc: _rho(t[nc], t[f"{m}_batch"]) for nc in NC_COLUMNS}
-            for n, t in curves.items()
+            (n, m): {c: means.loc[n, f"{c}_{m}"] for c in NC_COLUMNS}
+            for n in means.index
             for m in ("mir", "hdr")
         }
     ).T
 
 
 def check_X2(curves: dict[str, pd.DataFrame]) -> Check:
-    """X2: every NC measure correlates negatively with batch-mean MIR and positively with HDR, each Fisher-z
-    interval clear of 0 in that direction. Fails where an interval lies on the other side of 0."""
-    pairs = {
-        (n, m, nc): spearman_interval(t[nc], t[f"{m}_batch"])
-        for n, t in curves.items()
-        for m in ("mir", "hdr")
-        for nc in NC_COLUMNS
-    }
-    sign = {"mir": -1, "hdr": +1}
-
-    def right(key, i):
-        return i.below(0) if sign[key[1]] < 0 else i.above(0)
-
-    def wrong(key, i):
-        return i.above(0) if sign[key[1]] < 0 else i.below(0)
-
-    holds = bool(pairs) and all(right(k, i) for k, i in pairs.items())
-    weakest = (
-        min(pairs.items(), key=lambda kv: sign[kv[0][1]] * kv[1].estimate if kv[1].defined else -2)[1]
-        if pairs
-        else None
-    )
-    text = "; ".join(
-        f"{m.upper()}: " + ", ".join(f"{nc} {pairs[(n, m, nc)].estimate:.2f}" for nc in NC_COLUMNS)
-        for n in curves
-        for m in ("mir", "hdr")
-    )
-    return Check.rule(
-        "X2",
-        holds,
-        any(wrong(k, i) for k, i in pairs.items()),
-        "Spearman rho with " + text if text else "no run",
-        "every interval clear of 0: below for MIR, above for HDR",
-        evidence=weakest,
-        null=0.0,
-        rho={" ".join(k): i.estimate for k, i in pairs.items()},
-    )
+    """X2, "MIR and HDR track NC1-NC3": six parts, each needed: per seed, Spearman rho of each NC measure with
+    batch-mean MIR (claimed below 0: collapse measures fall as MIR rises) and with HDR (claimed above 0),
+    decided over seeds by ``trajectory_check``."""
+    return trajectory_check("X2", curves, X2_PARTS, "every interval clear of 0: below for MIR, above for HDR")
 
 
 X1_MARGIN = 0.01  # relative: a batch mean within 1 % of the exact value counts as unbiased

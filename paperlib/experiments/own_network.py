@@ -11,7 +11,6 @@ book build reads the run back, and an interrupted run resumes with the same numb
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,8 +193,21 @@ def train(cfg: OwnNetworkConfig, run: runs.Run) -> None:
 
 
 def run_one(profile: str, **overrides: Any) -> runs.Run:
-    """The run of ``profile``: from the store when done, else trained (or resumed) now."""
+    """The chapter's first run (seed ``seed``): from the store when done, else trained (or resumed) now."""
     return SPEC.runs(profile, **overrides)[0]
+
+
+def run_seeds(profile: str, **overrides: Any) -> list[runs.Run]:
+    """Every seed's run of ``profile`` (the first is ``run_one``'s): X3 is decided over them."""
+    return SPEC.runs(profile, **overrides)
+
+
+# X3 is decided over repeated runs: seed, seed + 1, ... (the first is the chapter's demonstration run)
+SEEDS_PER_PROFILE = {"smoke": 2, "cpu": 3, "paper": 3}
+
+
+def _seeds(cfg: OwnNetworkConfig, profile: str, overrides: dict) -> list[OwnNetworkConfig]:
+    return [dataclasses.replace(cfg, seed=cfg.seed + k) for k in range(SEEDS_PER_PROFILE[profile])]
 
 
 def load_model(run: runs.Run) -> nn.Module:
@@ -210,40 +222,27 @@ def setting_name(cfg: OwnNetworkConfig) -> str:
     return f"{cfg.dataset} / {cfg.model}"
 
 
-def curves(run: runs.Run) -> dict[str, pd.DataFrame]:
-    """The run's evaluations (one row per step; columns step, acc, mir, hdr, mir_batch, hdr_batch, ... and
-    dataset, model) under its setting name: the form ``dynamics.check_D1`` / ``check_D2`` read."""
-    wide = common.curves(run)
-    wide["dataset"], wide["model"] = run.config.dataset, run.config.model
-    return {setting_name(run.config): wide}
-
-
-def _strength(check: Check, sign: int) -> float:
-    """How far a check's correlation goes in its claimed direction (an undefined one counts as weakest)."""
-    e = check.estimate
-    return sign * e if e is not None and math.isfinite(e) else -math.inf
+def curves(*all_runs: runs.Run) -> dict[str, pd.DataFrame]:
+    """The runs' evaluations (one row per step and seed; columns step, acc, mir, hdr, mir_batch, hdr_batch,
+    ..., dataset, model and seed) under their setting name: the form ``dynamics.trajectory_check`` reads."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for run in all_runs:
+        wide = common.curves(run)
+        wide["dataset"], wide["model"], wide["seed"] = run.config.dataset, run.config.model, run.config.seed
+        frames.setdefault(setting_name(run.config), []).append(wide)
+    return {n: pd.concat(f, ignore_index=True) for n, f in frames.items()}
 
 
 def check_X3(curves: dict[str, pd.DataFrame]) -> Check:
-    """X3: chapter 02's D1 and D2, decided by their own rules (``dynamics.check_D1``, ``check_D2``) on this
-    run. Holds when both hold, fails when either fails, inconclusive otherwise. The evidence is the weaker of
-    the two correlations in its claimed direction: rho(acc, MIR) above 0 for D1, rho(acc, HDR) below 0 for D2."""
-    d1, d2 = dynamics.check_D1(curves), dynamics.check_D2(curves)
-    weaker = min((d1, +1), (d2, -1), key=lambda pair: _strength(*pair))[0]
-    check = Check.rule(
+    """X3, "chapter 02's trajectory holds for torchvision's ResNet-18": the five parts of D1 (rho(acc, MIR),
+    MIR rise, gap to MIR_NC shrinking: above 0) and D2 (rho(acc, HDR), HDR change: below 0), per seed, decided
+    together over seeds by ``dynamics.trajectory_check``: each needed, Bonferroni over the five."""
+    return dynamics.trajectory_check(
         "X3",
-        d1.verdict == "holds" and d2.verdict == "holds",
-        "fails" in (d1.verdict, d2.verdict),
-        f"D1 {d1.label} ({d1.statistic}); D2 {d2.label} ({d2.statistic})",
-        f"D1 and D2 both hold (D1: {d1.threshold}; D2: {d2.threshold})",
-        null=0.0,
-        exact="; ".join(c.exact for c in (d1, d2) if c.exact),
-        weaker=weaker.id,
-        D1={"verdict": d1.label, **d1.numbers},
-        D2={"verdict": d2.label, **d2.numbers},
-    )
-    return dataclasses.replace(
-        check, estimate=weaker.estimate, interval=weaker.interval, method=weaker.method
+        curves,
+        {**dynamics.D1_PARTS, **dynamics.D2_PARTS},
+        "every part's interval on its claimed side of 0 (D1's above, D2's below)",
+        exact=dynamics.exact_ends(curves, "mir_end_exact", "MIR") if curves else "",
     )
 
 
@@ -254,6 +253,7 @@ SPEC = Experiment(
     profiles={p: (lambda p=p: PROFILES[p]) for p in PROFILES},
     store=STORE,
     trainer=train,
+    sweep_fn=_seeds,
     claims={
         "X3": "The trajectory of chapter 02 (MIR up with accuracy, HDR down) holds for a different "
         "architecture (torchvision ResNet-18)",

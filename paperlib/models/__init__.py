@@ -13,6 +13,7 @@ ARCHITECTURES: dict[str, dict] = {
     "wrn-37-2": dict(depth=28, widen_factor=2, groups=4, first_stride=2),  # USB's wrn_var_37_2
     "wrn-10-1": dict(depth=10, widen_factor=1),
     "wrn-16-1": dict(depth=16, widen_factor=1),
+    "wrn-10-2": dict(depth=10, widen_factor=2),
 }
 
 

@@ -95,9 +95,18 @@ class TrainConfig:
         None, Rule(lambda v: v is None or NONNEGATIVE_INT(v), "an integer >= 0 or null")
     )
     extra_loss: str = setting("", LOSS_SPEC)  # an information loss term (see train.info_loss)
+    # LMC's spawn step k (Frankle et al., 2020): the first k steps draw data and augmentation from ``seed``, the
+    # rest from ``data_seed``, so two runs that differ only in data_seed share their first k steps exactly (on
+    # one device) and are the two copies of one network spawned at step k. Hashed only when set.
+    spawn_step: int = setting(0, NONNEGATIVE_INT, metadata={NEW_FIELD: True})
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.spawn_step >= self.recipe.steps:
+            raise ValueError(
+                f"spawn_step ({self.spawn_step}) must be below the run's steps ({self.recipe.steps}): the copies "
+                "have to train apart after it"
+            )
 
 
 def cosine_factor(step: int, total: int) -> float:
@@ -265,14 +274,19 @@ class Supervised(Method):
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
         self.order_g, self.aug_g = generator(data_seed), generator(data_seed + 10_000)
         self.sampler = EpochSampler(len(train_set), self.order_g)
+        self.trunk = None  # the shared first spawn_step steps draw from the seed's own generators
+        if cfg.spawn_step:
+            order, aug = generator(cfg.seed), generator(cfg.seed + 10_000)
+            self.trunk = (EpochSampler(len(train_set), order), order, aug)
         self.net = distributed.wrap(self.model)  # every process draws the global batch, trains on its slice
         self.model.train()
 
     def state(self) -> dict:
-        return {"model": self.model, "optimizer": self.opt, "scheduler": self.sched, "sampler": self.sampler}
+        out = {"model": self.model, "optimizer": self.opt, "scheduler": self.sched, "sampler": self.sampler}
+        return out | ({"trunk_sampler": self.trunk[0]} if self.trunk else {})
 
     def generators(self) -> tuple:
-        return (self.order_g, self.aug_g)
+        return (self.order_g, self.aug_g) + (self.trunk[1:] if self.trunk else ())
 
     def evaluate_at(self, step: int) -> bool:
         return step % self.recipe.eval_every == 0
@@ -284,10 +298,13 @@ class Supervised(Method):
 
     def step(self, step: int) -> list[Row]:
         r, cfg = self.recipe, self.cfg
-        idx = self.sampler.take(r.batch_size)
+        sampler, aug_g = self.sampler, self.aug_g
+        if self.trunk and step < cfg.spawn_step:
+            sampler, _, aug_g = self.trunk
+        idx = sampler.take(r.batch_size)
         images = self.train_set.images[idx]
         if cfg.augment:
-            images = weak_augment(images, self.aug_g)
+            images = weak_augment(images, aug_g)
         mine = distributed.local_slice(len(idx))
         labels = self.train_set.labels[idx][mine].to(self.dev)
         logits, feats = self.net(D.normalize(images[mine], r.dataset).to(self.dev))
