@@ -3,7 +3,8 @@
 Full-batch AdamW (lr 1e-3, weight decay 1, betas 0.9 / 0.98, ten warm-up steps), a seeded split of the p^2
 pairs, cross-entropy in float64 over all p + 1 outputs (the reference's ``full_loss`` also keeps the "="
 output; its analysis drops it). At evaluation steps: that loss and the accuracy (argmax over the p labels) on
-train and test, and ``interplay`` between the last-position features and the p label heads, exact on a fixed
+train and test, the test accuracy and loss split by whether a pair's mirror (b, a) was trained on
+(``mirror_groups``), and ``interplay`` between the last-position features and the p label heads, exact on a fixed
 random subset of each split (the joint Gram has p * d_model >> n dimensions here, so the exact value costs an
 n x n eigenvalue problem), and the paper's batch mean over batches of 64 of the same subset.
 An optional Grokfast filter (Lee et al., 2024) adds an exponential moving average of past gradients to the
@@ -81,6 +82,16 @@ def pairs(p: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return tokens, (a + b) % p
 
 
+def mirror_groups(p: int, train_idx: torch.Tensor, test_idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Boolean masks over ``test_idx``: "mirrored" where the mirror (b, a) of the test pair (a, b) is a training
+    pair, "unmirrored" where it is not and a != b. Addition mod p is commutative, so a network that has only
+    memorized can still answer a mirrored pair; the diagonal pairs (a, a) are their own mirror, never trained
+    on, and belong to neither group."""
+    a, b = test_idx // p, test_idx % p
+    mirrored = torch.isin(b * p + a, train_idx)
+    return {"mirrored": mirrored, "unmirrored": ~mirrored & (a != b)}
+
+
 def eval_steps(total: int, every: int) -> set[int]:
     """Every ``every`` steps, plus log-spaced early steps so a log-scaled axis shows the start."""
     early = {int(round(1.5**k)) for k in range(40)} | {0}
@@ -119,6 +130,7 @@ class Grokking(Method):
         self.cfg, self.desc = cfg, f"grokking p={cfg.p}"
         train_idx, test_idx = split_pairs(cfg.p, cfg.train_frac, cfg.seed)
         self.data = {"train": pairs(cfg.p, train_idx), "test": pairs(cfg.p, test_idx)}
+        self.mirror = mirror_groups(cfg.p, train_idx, test_idx)
         pick = generator(cfg.seed + 1)
         self.subsets = {
             k: torch.randperm(len(v[1]), generator=pick)[: cfg.metric_samples] for k, v in self.data.items()
@@ -150,6 +162,8 @@ class Grokking(Method):
             hit = logits[:, : self.cfg.p].argmax(1) == labels
             rows.append((step, split, "acc", hit.double().mean().item()))
             rows.append((step, split, "loss", F.cross_entropy(logits.double(), labels).item()))
+            if split == "test":
+                rows += self._mirror_rows(step, logits, labels, hit)
             sub = self.subsets[split]
             heads = self.model.head_weight
             for key, value in interplay(feats[sub], heads, labels[sub]).items():
@@ -157,6 +171,20 @@ class Grokking(Method):
             # the paper's estimator: the mean over batches of 64 (the subset is in random order)
             batch = interplay(feats[sub], heads, labels[sub], batch_size=PAPER_BATCH)
             rows += [(step, split, f"{k}_batch", float(batch[k])) for k in ("mir", "hdr")]
+        return rows
+
+    def _mirror_rows(
+        self, step: int, logits: torch.Tensor, labels: torch.Tensor, hit: torch.Tensor
+    ) -> list[Row]:
+        """Accuracy, loss and pair count of the test pairs in each of ``mirror_groups`` (a mask over the
+        predictions already made, so it costs nothing measurable)."""
+        rows = []
+        for group, mask in self.mirror.items():
+            n = int(mask.sum())
+            acc = hit[mask].double().mean().item() if n else float("nan")
+            loss = F.cross_entropy(logits[mask].double(), labels[mask]).item() if n else float("nan")
+            rows += [(step, "test", f"acc_{group}", acc), (step, "test", f"loss_{group}", loss)]
+            rows.append((step, "test", f"n_{group}", float(n)))
         return rows
 
     def step(self, step: int) -> list[Row]:
