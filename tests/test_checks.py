@@ -905,6 +905,7 @@ P = 59  # the modulus: chance is 1/p, the G1 bound 3/p
 STEPS = np.arange(1, 41) * 100
 TWO_PHASE_MIR = ([100, 600, 1200, 4000], [0.2, 0.6, 0.3, 0.5])  # rises, falls to a minimum at grokking
 TWO_PHASE_HDR = ([100, 500, 1200, 4000], [0.8, 0.3, 0.7, 0.2])  # falls, peaks at grokking, drops
+MIR_STILL_FALLING = ([100, 600, 4000], [0.2, 0.6, 0.3])  # rises, then falls until the last step (4000)
 
 
 def grok_table(
@@ -915,11 +916,19 @@ def grok_table(
     hdr=TWO_PHASE_HDR,
     exact_mir=None,
     exact_hdr=None,
+    mirror=None,
 ) -> pd.DataFrame:
     """Train accuracy 1 from ``mem`` (never if None), test accuracy 0.97 from ``grok`` (never if None); train
     batch-mean MIR and HDR piecewise linear through the (steps, values) knots ``mir`` and ``hdr``, the exact
-    values through ``exact_mir`` / ``exact_hdr`` (default: the same knots)."""
+    values through ``exact_mir`` / ``exact_hdr`` (default: the same knots). ``mirror`` = (accuracy on mirrored
+    test pairs, on unmirrored ones, their two counts) at every step, with test losses 1, 9 and 5 overall; None:
+    a run stored before the mirrored split was logged."""
     test_acc = np.where(STEPS >= (grok or np.inf), 0.97, test_at_mem)
+    split = {}
+    if mirror is not None:
+        acc_m, acc_u, n_m, n_u = mirror
+        split = dict(acc_mirrored=acc_m, acc_unmirrored=acc_u, n_mirrored=n_m, n_unmirrored=n_u)
+        split |= dict(loss=5.0, loss_mirrored=1.0, loss_unmirrored=9.0)
     train = pd.DataFrame(
         {
             "step": STEPS,
@@ -940,6 +949,7 @@ def grok_table(
             "hdr": 0.9,
             "mir_batch": 0.1,
             "hdr_batch": 0.9,
+            **split,
         }
     )
     return pd.concat([train, test], ignore_index=True)
@@ -971,13 +981,32 @@ def test_G1_bound_is_three_over_p():
 
 
 def test_G1_numbers():
-    c = grokking.check_G1(grok_table(), P)
+    c = grokking.check_G1(grok_table(mirror=(0.9, 0.01, 800, 820)), P)
     assert c.numbers == {
         "memorization": 300,
         "grokking": 1200,
         "test_acc_at_memorization": pytest.approx(2 / P),
+        "test_loss_at_memorization": 5.0,
+        "test_acc_mirrored_at_memorization": 0.9,
+        "test_loss_mirrored_at_memorization": 1.0,
+        "n_mirrored": 800,
+        "test_acc_unmirrored_at_memorization": 0.01,
+        "test_loss_unmirrored_at_memorization": 9.0,
+        "n_unmirrored": 820,
+        "log_p": pytest.approx(np.log(P)),
     }
+    assert "0.900 on the 800 test pairs whose mirror (b, a) was trained on, 0.010 on the 820" in c.statistic
+    assert "test loss at memorization 5.00 against log p = 4.08" in c.statistic
     assert grokking.check_G1(grok_table(grok=900), P).verdict == "holds"  # g = 3 m exactly
+    # a run stored before the split was logged: the same verdict, the split's numbers empty
+    old = grokking.check_G1(grok_table(), P)
+    assert old.verdict == c.verdict and old.numbers["n_mirrored"] is None and "mirror" not in old.statistic
+
+
+def test_G1_says_its_bound_was_set_after_the_cpu_result():
+    """3/p replaced 0.5 after the first cpu build (git history): the row must say so."""
+    threshold = grokking.check_G1(grok_table(), P).threshold
+    assert "bound set after the cpu result" in threshold and "replaced 0.5" in threshold
 
 
 @pytest.mark.parametrize(
@@ -989,8 +1018,21 @@ def test_G1_numbers():
         (grok_table(hdr=([100, 500, 3600, 4000], [0.8, 0.3, 0.7, 0.2])), "fails"),  # HDR peaks far after g
         (grok_table(hdr=([100, 4000], [0.8, 0.2])), "fails"),  # HDR only falls: no second phase
         (grok_table(grok=None), "inconclusive"),
+        (grok_table(mir=MIR_STILL_FALLING), "inconclusive"),  # MIR's minimum is the last evaluated step
+        (grok_table(hdr=([100, 500, 4000], [0.8, 0.3, 0.7])), "inconclusive"),  # HDR still rising at the end
+        (grok_table(mir=MIR_STILL_FALLING, hdr=([100, 4000], [0.8, 0.2])), "fails"),  # a seen part fails
     ],
-    ids=["holds", "mir min before g", "mir rises", "hdr late", "hdr falls", "no grokking"],
+    ids=[
+        "holds",
+        "mir min before g",
+        "mir rises",
+        "hdr late",
+        "hdr falls",
+        "no grokking",
+        "mir min at the end",
+        "hdr peak at the end",
+        "end and a seen failure",
+    ],
 )
 def test_G2(table, verdict):
     c = grokking.check_G2(table)
@@ -1015,6 +1057,58 @@ def test_G2_decided_on_the_batch_means():
     assert c.verdict == "holds" and "all four parts: False" in c.exact
     d = grokking.check_G2(grok_table(mir=early, exact_mir=TWO_PHASE_MIR))
     assert d.verdict == "fails" and "all four parts: True" in d.exact
+
+
+def test_G2_minimum_at_the_last_step_is_inconclusive():
+    """The paper's "MIR reaches its lowest" needs a turning point: a minimum at the last evaluated step is a
+    boundary value (MIR may still be falling), so the part is undetermined and the row says why."""
+    c = grokking.check_G2(grok_table(mir=MIR_STILL_FALLING))
+    assert c.label == "inconclusive (mir_min at the last evaluated step)"
+    assert c.numbers["train"]["mir_min"] == 4000 and c.numbers["train"]["mir_lowest_after_grokking"] is True
+    assert c.numbers["train"]["undetermined"] == "mir_lowest_after_grokking"
+    assert "at the last evaluated step 4000: mir_min" in c.statistic
+    assert grokking.check_G2(grok_table()).numbers["train"]["undetermined"] == ""
+    assert "set after the first cpu build" in c.threshold
+
+
+# ------------------------------------------------------------------------------------------ grokking: X5
+
+MIRRORED_HOLDS = (0.9, 0.01, 800, 820)  # mirrors answered, the rest at chance (3/p = 0.051)
+
+
+@pytest.mark.parametrize(
+    "table, verdict",
+    [
+        (grok_table(mirror=MIRRORED_HOLDS), "holds"),
+        (grok_table(mirror=(0.9, 0.2, 800, 820)), "fails"),  # unmirrored pairs well above 3/p too
+        (grok_table(mirror=(0.01, 0.01, 800, 820)), "fails"),  # mirrored pairs not answered either
+        (grok_table(mirror=(0.9, 0.045, 800, 820)), "inconclusive"),  # unmirrored interval straddles 3/p
+        (grok_table(mirror=(0.06, 0.01, 800, 820)), "inconclusive"),  # mirrored interval straddles 3/p
+        (grok_table(mirror=(0.9, 0.01, 0, 820)), "inconclusive"),  # no mirrored pairs
+        (grok_table(mem=None, mirror=MIRRORED_HOLDS), "inconclusive"),  # never memorizes
+        (grok_table(), "inconclusive"),  # stored before the split was logged
+    ],
+    ids=["holds", "unmirrored high", "mirrored low", "straddles u", "straddles m", "empty", "no mem", "old"],
+)
+def test_X5(table, verdict):
+    c = grokking.check_X5(table, P)
+    assert (c.id, c.verdict) == ("X5", verdict)
+    assert c.null == pytest.approx(3 / P)
+
+
+def test_X5_numbers_and_intervals():
+    """Wilson intervals at 97.5 % each (two parts, Bonferroni); the row shows the interval that decided."""
+    from scipy.stats import binomtest
+
+    c = grokking.check_X5(grok_table(mirror=MIRRORED_HOLDS), P)
+    ref = binomtest(720, 800).proportion_ci(0.975, "wilson")
+    assert c.interval == pytest.approx([ref.low, ref.high]) and c.estimate == 0.9
+    assert c.numbers["memorization"] == 300 and c.numbers["level"] == pytest.approx(0.975)
+    assert c.numbers["n_mirrored"] == 800 and c.numbers["unmirrored"][0] == 0.01
+    assert "mirrored pairs 0.900 [" in c.statistic and "(n = 820)" in c.statistic
+    fails = grokking.check_X5(grok_table(mirror=(0.9, 0.2, 800, 820)), P)
+    assert fails.estimate == 0.2  # the unmirrored interval decided
+    assert grokking.check_X5(grok_table(), P).label == "inconclusive (no mirrored split)"
 
 
 # ------------------------------------------------------------------------------- info losses: E1, E2

@@ -9,7 +9,15 @@ import torch.nn.functional as F
 from paperlib import runs
 from paperlib.experiments import grokking as G
 from paperlib.models.transformer import GrokTransformer
-from paperlib.train.grokking import GrokConfig, Grokking, eval_steps, pairs, split_pairs, train
+from paperlib.train.grokking import (
+    GrokConfig,
+    Grokking,
+    eval_steps,
+    mirror_groups,
+    pairs,
+    split_pairs,
+    train,
+)
 
 
 def test_shapes_and_heads():
@@ -90,6 +98,62 @@ def test_split_fraction_and_disjoint(p, frac):
     )
 
 
+@pytest.mark.parametrize("p,frac,seed", [(13, 0.3, 0), (59, 0.5, 1), (113, 0.3, 0)])
+def test_mirror_groups_match_a_set_computation(p, frac, seed):
+    """Against plain Python sets: mirrored = test pairs (a, b) with (b, a) trained on; unmirrored = the other
+    off-diagonal test pairs; the diagonal (a, a), its own untrained mirror, in neither."""
+    tr, te = split_pairs(p, frac, seed)
+    trained = {(i // p, i % p) for i in tr.tolist()}
+    tested = [(i // p, i % p) for i in te.tolist()]
+    groups = mirror_groups(p, tr, te)
+    expect_m = [(b, a) in trained for a, b in tested]
+    expect_u = [(b, a) not in trained and a != b for a, b in tested]
+    assert groups["mirrored"].tolist() == expect_m and groups["unmirrored"].tolist() == expect_u
+    diagonal = sum(a == b for a, b in tested)
+    assert sum(expect_m) + sum(expect_u) + diagonal == len(tested) and diagonal > 0
+    assert not (groups["mirrored"] & groups["unmirrored"]).any()
+
+
+def test_evaluation_logs_the_mirrored_split(monkeypatch):
+    """A model that answers exactly the pairs whose mirror is a training pair and is wrong elsewhere (looked up
+    in a set, not through ``mirror_groups``): mirrored accuracy 1, unmirrored 0, the counts of the set computation, and the split's
+    losses bracket the overall test loss."""
+    cfg = GrokConfig(p=11, train_frac=0.4, steps=1, metric_samples=20)
+    method = Grokking(cfg)
+    trained = {tuple(t[:2]) for t in method.data["train"][0].tolist()}
+    plain = method.model.forward
+
+    def mirrors(tokens, last_only=True):
+        logits, feats = plain(tokens, last_only)
+        known = torch.tensor([(b, a) in trained or (a, b) in trained for a, b in tokens[:, :2].tolist()])
+        answer = (tokens[:, :2].sum(1) + (~known).long()) % 11  # right where known, one off elsewhere
+        bump = 50 * F.one_hot(answer, 12)
+        return logits + bump, feats
+
+    monkeypatch.setattr(method.model, "forward", mirrors)
+    rows = {(split, key): value for _, split, key, value in method.evaluate(0)}
+    tested = [tuple(t[:2]) for t in method.data["test"][0].tolist()]
+    n_m = sum((b, a) in trained for a, b in tested)
+    n_u = sum((b, a) not in trained and a != b for a, b in tested)
+    assert rows[("test", "n_mirrored")] == n_m and rows[("test", "n_unmirrored")] == n_u
+    assert rows[("test", "acc_mirrored")] == 1.0 and rows[("test", "acc_unmirrored")] == 0.0
+    assert rows[("test", "acc")] == pytest.approx(n_m / len(tested))
+    assert rows[("test", "loss_mirrored")] < rows[("test", "loss")] < rows[("test", "loss_unmirrored")]
+    assert ("train", "acc_mirrored") not in rows
+
+
+def test_binomial_interval_is_wilsons():
+    from scipy.stats import binomtest
+
+    for k, n in ((81, 263), (0, 50), (50, 50), (3, 1700)):
+        ref = binomtest(k, n).proportion_ci(0.95, "wilson")
+        got = G.binomial_interval(k / n, n)
+        assert (got.low, got.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    wide, ref = G.binomial_interval(81 / 263, 263, 0.975), binomtest(81, 263).proportion_ci(0.975, "wilson")
+    assert (wide.low, wide.high) == pytest.approx((ref.low, ref.high), abs=1e-12) and "97.5 %" in wide.method
+    assert not G.binomial_interval(None, 10).defined and not G.binomial_interval(0.5, 0).defined
+
+
 def test_eval_steps_cover_log_axis_and_end():
     steps = eval_steps(1000, 100)
     assert {0, 1, 2, 100, 1000} <= steps and 50 not in steps
@@ -104,6 +168,10 @@ def test_short_run_is_deterministic_and_resumes(tmp_path, monkeypatch):
     assert tables[0] == tables[1]
     frame = pd.read_csv(tmp_path / "a" / "grokking" / runs.config_hash("grokking", cfg) / "metrics.csv")
     assert set(frame.split) == {"train", "test"} and {"acc", "loss", "mir", "hdr"} <= set(frame.metric)
+    split = {f"{m}_{g}" for m in ("acc", "loss", "n") for g in ("mirrored", "unmirrored")}
+    assert split <= set(frame[frame.split == "test"].metric) and not split & set(
+        frame[frame.split == "train"].metric
+    )
     fast = runs.run("grokking", GrokConfig(**{**cfg.__dict__, "grokfast": True}), train)
     assert (fast.folder / "metrics.csv").read_bytes() != tables[1]
 
@@ -149,3 +217,42 @@ def test_phases_and_two_phase_test_on_constructed_curves():
     assert G.two_phase_test(flat_batch, ph["grokking"], batch=False)["holds"]
     with pytest.raises(KeyError, match="no mir_batch column"):
         G.two_phase_test(table.drop(columns="mir_batch"), ph["grokking"])
+
+
+def test_two_phase_test_leaves_a_turning_point_at_the_last_step_undetermined():
+    """MIR still falling when the run stops: its minimum is the last evaluated step, so "reaches its lowest"
+    is not seen; the part resting on it is undetermined and the test does not hold."""
+    steps = np.unique(np.geomspace(1, 10_000, 60).astype(int))
+    mir = np.interp(np.log(steps), np.log([1, 500, 10_000]), [0.2, 0.6, 0.3])
+    hdr = np.interp(np.log(steps), np.log([1, 500, 4000, 10_000]), [0.6, 0.2, 0.5, 0.1])
+    table = _table(steps, (steps >= 300).astype(float), np.clip((steps - 3000) / 1000, 0.02, 1.0), mir, hdr)
+    result = G.two_phase_test(table, 3950)
+    assert result["mir_min"] == result["last_step"] == 10_000 and result["mir_lowest_after_grokking"]
+    assert result["at_last_step"] == "mir_min" and result["undetermined"] == "mir_lowest_after_grokking"
+    assert not result["holds"]
+    # the same run with MIR turning (its minimum at 6,000, then a slight rise): decided
+    mir = np.interp(np.log(steps), np.log([1, 500, 6000, 10_000]), [0.2, 0.6, 0.3, 0.32])
+    turned = _table(steps, (steps >= 300).astype(float), np.clip((steps - 3000) / 1000, 0.02, 1.0), mir, hdr)
+    assert G.two_phase_test(turned, 3950)["undetermined"] == "" and G.two_phase_test(turned, 3950)["holds"]
+
+
+def test_mirror_table_reads_the_logged_split():
+    steps = np.array([0, 100, 200, 300])
+    table = _table(steps, [0.5, 1.0, 1.0, 1.0], [0.02, 0.3, 0.96, 0.99], 0.5, 0.5)
+    test = table.split == "test"
+    table.loc[test, "acc_mirrored"], table.loc[test, "acc_unmirrored"] = [0.02, 0.6, 0.97, 1.0], 0.01
+    table.loc[test, "n_mirrored"], table.loc[test, "n_unmirrored"] = 400, 500
+    table.loc[test, "loss"], table.loc[test, "loss_mirrored"], table.loc[test, "loss_unmirrored"] = (
+        5.0,
+        1.0,
+        9.0,
+    )
+    out = G.mirror_table(table, 59).set_index(["moment", "pairs"])
+    assert list(out.loc["memorization"].index) == ["all", "mirrored", "unmirrored"]
+    row = out.loc[("memorization", "mirrored")]
+    assert row.step == 100 and row.acc == 0.6 and row.n == 400 and row.acc_low < 0.6 < row.acc_high
+    assert out.loc[("grokking", "unmirrored")].loss == 9.0 and out.loc[("last", "all")].step == 300
+    assert out.log_p.iloc[0] == pytest.approx(np.log(59)) and out.bound.iloc[0] == pytest.approx(3 / 59)
+    # a run stored before the split was logged: the columns are simply empty
+    old = G.mirror_table(_table(steps, [0.5, 1.0, 1.0, 1.0], [0.02, 0.3, 0.96, 0.99], 0.5, 0.5), 59)
+    assert old[old.pairs == "mirrored"].acc.isna().all()
