@@ -127,7 +127,7 @@ def mirror_table(table: pd.DataFrame, p: int) -> pd.DataFrame:
                     "loss": split[f"loss{sfx}"],
                 }
             )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows).astype({"n": "Int64"})
     return out.assign(chance=1 / p, bound=CHANCE_TIMES / p, log_p=math.log(p))
 
 
