@@ -24,16 +24,16 @@ STORE = "grokking"
 MEMORIZED, GROKKED = 1.0, 0.95
 # G1: grokking at least DELAY times later than memorization (set 2026-11-28, before the first cpu build);
 # "nearly random guessing" at memorization means test accuracy at most CHANCE_TIMES x 1/p. CHANCE_TIMES was set
-# 2026-11-29 (056e9c8), AFTER the first cpu build: it replaced the bound 0.5 (CHANCE_BOUND), and on the cpu run
-# it turned G1 from holds to fails. Kept, and said so in G1's row (CHANCE_PROVENANCE) and the chapter.
+# 2026-11-29 (056e9c8), AFTER the first cpu build: it replaced the bound 0.5 (CHANCE_BOUND), which by issue 27
+# turned G1 from holds to fails on the cpu run. Kept, and said so in G1's row (CHANCE_PROVENANCE) and the chapter.
 DELAY, CHANCE_TIMES = 3, 3
 CHANCE_PROVENANCE = (
     "bound set after the cpu result: 3/p replaced 0.5 on 2026-11-29, after the first cpu build (2026-11-28)"
 )
-# G2's smoothing window (evaluations), margin and peak window [g / PEAK_FACTOR, PEAK_FACTOR g]: set 2026-11-28
-# (0cf692e), before the first cpu build. Part 2's "minimum at or after g" (it was "within [g/2, 2g]"), deciding
-# on the batch mean (the exact values before) and on the train split were set 2026-11-29 (056e9c8), after it;
-# "inconclusive when a turning point lies at the last evaluated step" 2026-12-04, after it (issue 27).
+# G2's smoothing window (evaluations), margin and peak window [g / PEAK_FACTOR, PEAK_FACTOR g], and deciding on
+# the train split: set 2026-11-28 (0cf692e), before the first cpu build. Part 2's "minimum at or after g" (it was
+# "within [g/2, 2g]") and deciding on the batch mean (the exact values before): 2026-11-29 (056e9c8), after it;
+# "inconclusive when a turning point lies at the last evaluated step": 2026-12-04, after it (issue 27).
 WINDOW, MARGIN, PEAK_FACTOR = 5, 0.02, 2
 G2_PROVENANCE = "rule of 2026-11-29/12-04, set after the first cpu build (2026-11-28)"
 # X5 (2026-12-04, after the cpu G1 result, before any mirrored split was measured): Wilson intervals over the
@@ -254,8 +254,8 @@ def _explained(at_mem: dict, p: int) -> str:
     return "; " + "; ".join(parts) if parts else ""
 
 
-# G2 is decided on the training pairs (the representation fitted); test is reported. Set 2026-11-29 (056e9c8),
-# after the first cpu build.
+# G2 is decided on the training pairs (the representation fitted); test is reported. Set 2026-11-28 (0cf692e,
+# named here 2026-11-29), before the first cpu build.
 DECIDING_SPLIT = "train"
 
 
