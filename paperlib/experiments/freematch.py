@@ -24,6 +24,7 @@ from ..configs import (
     validate,
 )
 from ..data import NUM_CLASSES
+from ..intervals import LEVEL, familywise
 from ..train import freematch
 from ..train.freematch import FreeMatchConfig
 from ..train.info_loss import KINDS
@@ -132,12 +133,14 @@ def run_all(profile: str, **overrides: Any) -> dict[str, pd.DataFrame]:
     return {common.setting(s.freematch.recipe): run_study(s) for s in SPEC.sweep(profile, **overrides)}
 
 
-def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Each FreeMatch variant's test error minus FreeMatch's, paired by seed, with its interval, per setting
-    and label count."""
+def differences(frames: dict[str, pd.DataFrame], level: float = LEVEL) -> pd.DataFrame:
+    """Each FreeMatch variant's test error minus FreeMatch's, paired by seed, with its interval at ``level``,
+    per setting and label count."""
     d = pd.concat(
         {
-            n: il.paired(f, "FreeMatch", error=True, paper=il.paper_effects(il.PAPER_TABLE1_GAINS, f))
+            n: il.paired(
+                f, "FreeMatch", error=True, paper=il.paper_effects(il.PAPER_TABLE1_GAINS, f), level=level
+            )
             for n, f in frames.items()
         },
         names=["setting"],
@@ -146,28 +149,44 @@ def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def check_E2(frames: dict[str, pd.DataFrame]) -> Check:
-    """E2: "in most label settings": each of FreeMatch + MI and FreeMatch + HDR lowers FreeMatch's test error,
-    paired by seed with its 95 % interval below 0, at more than half of the label counts of every setting
-    (holds). Fails when, for a variant, the interval lies above 0 (error up) at half of the counts or more;
-    inconclusive otherwise (underpowered when an undecided count's paper effect is below what the seeds can
-    detect), or when a setting lacks FreeMatch or a variant."""
+    """E2: "FreeMatch + MI / + HDR beat FreeMatch in most label settings": each variant (composition: each
+    part), in every setting, lowers FreeMatch's test error at most label counts (composition: most parts).
+    Each comparison (variant x label count x setting) is paired by seed with its t interval at the familywise
+    level over all comparisons (Bonferroni: 97.5 % for two variants at one count). A variant holds in a setting
+    when its interval lies below 0 at more than half of the counts, fails when it lies above 0 (error up) at
+    half of them or more; the claim holds when every variant holds in every setting and fails when one fails
+    (``verdicts.compose``); inconclusive otherwise (underpowered when an undecided count's paper effect is
+    below what the seeds can detect), or when a setting lacks FreeMatch or a variant. With one label count
+    (the cpu profile), "most label settings" is that one count, and the row says so. The reference effects are
+    the paper's CIFAR-10 Table 1 numbers wherever the data set is one the paper does not run."""
     have = [set(f[f.role == "chosen"].apply(il.method_name, axis=1)) for f in frames.values()]
     if not frames or not all({"FreeMatch", *VARIANTS} <= h for h in have):
         return Check.of("E2", False, "a setting lacks FreeMatch or a variant", "", inconclusive=True)
-    d = differences(frames)
+    d = differences(frames, familywise(len(differences(frames))))
     words = d.apply(il.decide_term, axis=1, better=-1)
-    share = words.groupby([d.index.get_level_values("setting"), d.method]).agg(
-        lambda w: ((w == "holds").mean(), (w == "fails").mean())
-    )
-    holds = all(h > 0.5 for h, _ in share)
-    fails = any(f >= 0.5 for _, f in share)
+    keys = [d.index.get_level_values("setting"), d.method]
+    share = words.groupby(keys).agg(lambda w: ((w == "holds").mean(), (w == "fails").mean()))
+    parts = [
+        il.part_of(
+            f"{n}: {m}",
+            [il.term_part(il.term_name(n, r, True), r, -1) for _, r in g.iterrows()],
+            "most",
+        )
+        for (n, m), g in d.groupby(keys, sort=False)
+    ]
+    counts = {n: sorted(g.num_labels.unique()) for n, g in d.groupby(level="setting")}
+    single = [f"{n} ({c[0]} labels)" for n, c in counts.items() if len(c) == 1]
+    threshold = "each variant's interval below 0 at most label counts"
+    if single:
+        threshold += f"; at one label count in {', '.join(single)}, 'most label counts' is that one count"
     return il.combine(
         "E2",
         d,
         -1,
         "error points",
-        "each variant's interval below 0 at most label counts",
-        verdict="holds" if holds else ("fails" if fails else "inconclusive"),
+        threshold,
+        parts=parts,
+        paper_note=il.paper_source(il.PAPER_TABLE1_GAINS, frames, "Table 1"),
         share_holds_fails={f"{n} {m}": list(v) for (n, m), v in share.items()},
     )
 
@@ -203,7 +222,10 @@ SPEC = Experiment(
         # unlabeled image in a weak and a strong view), so that three seeds of every method fit into the cpu
         # book's hour: an EMA momentum of 0.999 would still weigh the initialization heavily, so 0.99 here.
         # One label count (250, where lambda is chosen) for the same hour: a second count costs nine FreeMatch
-        # runs, and at 40 labels the variants' spread over three seeds was two to three times larger.
+        # runs, and at 40 labels the variants' spread over three seeds was two to three times larger. (This
+        # choice dates from 2026-11-30, after the first cpu build of 2026-11-28 had run 40 and 250 labels; E2's
+        # row states that "most label counts" rests on this one count. E2's "more than half of the counts" was
+        # set on 2026-11-28, commit 58b0154, before chapter 07's first cpu run.)
         "cpu": lambda: SemiSupervisedInfo(
             freematch=FreeMatchConfig(
                 recipe=dataclasses.replace(_FM_FMNIST, steps=300, eval_every=300, ckpt_every=150),

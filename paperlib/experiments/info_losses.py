@@ -16,9 +16,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from .. import runs
-from ..intervals import Interval, detectable, paired_interval
+from ..intervals import LEVEL, Interval, detectable, paired_interval
 from ..train.info_loss import InfoLoss
-from ..verdicts import Check
+from ..verdicts import Check, Part, compose, composed, toward_failing
 from .common import last
 
 METHOD_NAMES = {"": "", "mi": " + MI", "hdr": " + HDR"}
@@ -105,12 +105,17 @@ def formatted(stats: pd.DataFrame, columns: str | None = None) -> pd.DataFrame:
 
 
 def paired(
-    frame: pd.DataFrame, reference: str, error: bool = False, paper: dict | None = None
+    frame: pd.DataFrame,
+    reference: str,
+    error: bool = False,
+    paper: dict | None = None,
+    level: float = LEVEL,
 ) -> pd.DataFrame:
     """Each method's reported runs against ``reference``'s, paired by seed (per label count where there are
-    several): the mean difference in points (accuracy, or error with ``error``), its 95 % paired t interval,
-    the number of seeds, the smallest difference the seeds can detect (``intervals.detectable``) and the
-    paper's effect for that comparison (``paper``: method or (method, num_labels) -> points)."""
+    several): the mean difference in points (accuracy, or error with ``error``), its paired t interval at
+    ``level`` (a claim's familywise level), the number of seeds, the smallest difference the seeds can detect
+    at that level (``intervals.detectable``) and the paper's effect for that comparison (``paper``: method or
+    (method, num_labels) -> points)."""
     chosen = frame[frame.role == "chosen"].copy()
     chosen["method"] = chosen.apply(method_name, axis=1)
     chosen["x"] = (1 - chosen.test_acc) * 100 if error else chosen.test_acc * 100
@@ -121,7 +126,7 @@ def paired(
         for method in [m for m in g.method.unique() if m != reference]:
             other = g[g.method == method].set_index("seed").x
             seeds = sorted(set(ref.index) & set(other.index))
-            iv = paired_interval(other[seeds].tolist(), ref[seeds].tolist())
+            iv = paired_interval(other[seeds].tolist(), ref[seeds].tolist(), level=level)
             sd = float((other[seeds] - ref[seeds]).std()) if len(seeds) > 1 else float("nan")
             effect = (paper or {}).get((method, count), (paper or {}).get(method, float("nan")))
             rows.append(
@@ -132,7 +137,8 @@ def paired(
                     "low": iv.low,
                     "high": iv.high,
                     "seeds": len(seeds),
-                    "detectable": detectable(sd, len(seeds)),
+                    "detectable": detectable(sd, len(seeds), level=level),
+                    "level": level,
                     "paper": effect,
                 }
             )
@@ -154,59 +160,95 @@ def decide_term(row: pd.Series, better: int) -> str:
     return "underpowered" if power else "inconclusive"
 
 
-def combine(
-    claim_id: str, d: pd.DataFrame, better: int, unit: str, threshold: str, verdict: str = "", **numbers
-) -> Check:
-    """E1 / E2 from per-term decisions (``decide_term``): holds when every term holds, fails when
-    one fails, else inconclusive, 'underpowered' when an undecided term's paper effect is below what the
-    seeds can detect. ``verdict`` replaces that rule where a claim has its own (E2: most label counts)."""
-    words = d.apply(decide_term, axis=1, better=better)
-    text = "; ".join(
-        f"{n}{f', {r.num_labels} labels' if 'num_labels' in d else ''}: {r.method} {r['diff']:+.2f} "
-        f"[{r.low:+.2f}, {r.high:+.2f}] {unit} (detectable {r.detectable:.2f}, paper {r.paper:+.2f}): {w}"
-        for ((n, _), r), w in zip(d.iterrows(), words, strict=True)
+def term_part(name: str, row: pd.Series, better: int) -> Part:
+    """One comparison of a term with its baseline as a part of E1 / E2 (``decide_term``), its severity how far
+    the interval reaches toward the wrong side of 0 in half-widths (``verdicts.toward_failing``), so a row
+    shows the weakest of the parts that decided it."""
+    word = decide_term(row, better)
+    level = float(row.get("level", LEVEL))
+    pct = "" if level == LEVEL else f" ({100 * level:.4g} %)"
+    method = f"paired t interval over {int(row.seeds)} seeds{pct}"
+    evidence = Interval(float(row["diff"]), float(row.low), float(row.high), int(row.seeds), method)
+    return Part(
+        name,
+        word == "holds",
+        word == "fails",
+        evidence,
+        toward_failing(evidence, 0.0, better),
+        "underpowered" if word == "underpowered" else "",
+        0.0,
     )
-    if not verdict:
-        all_hold = bool(len(words)) and set(words) == {"holds"}
-        verdict = "holds" if all_hold else ("fails" if "fails" in set(words) else "inconclusive")
-    undecided = set(words) - {"holds", "fails"}
-    # The evidence shown: the term whose interval reaches furthest toward the wrong side of 0; among the terms
-    # decided as the claim is when it is decided (a 'fails' row shows an interval that excludes the claimed
-    # effect, a 'holds' row its weakest term that excludes 0).
-    evidence = None
-    if len(d):
-        agree = (words == verdict).to_numpy() & (verdict in ("holds", "fails"))
-        shown = d[agree] if agree.any() else d
-        reach = shown.low if better > 0 else -shown.high
-        r = shown.loc[reach.fillna(-math.inf).idxmin()] if reach.notna().any() else shown.iloc[0]
-        evidence = Interval(
-            float(r["diff"]), float(r.low), float(r.high), int(r.seeds), "paired t interval over seeds"
-        )
-    return Check.rule(
-        claim_id,
+
+
+def part_of(name: str, parts: list[Part], how: str) -> Part:
+    """Parts composed into one part (E2: a variant over the label counts of a setting, "most"), carrying the
+    shown part's interval and an 'underpowered' note where an undecided part has one."""
+    verdict, shown = compose(parts, how)
+    note = "underpowered" if any(p.note == "underpowered" and not (p.holds or p.fails) for p in parts) else ""
+    return Part(
+        name,
         verdict == "holds",
         verdict == "fails",
+        shown.evidence if shown else None,
+        shown.severity if shown else -math.inf,
+        note,
+        0.0,
+    )
+
+
+def term_name(key, r: pd.Series, counts: bool) -> str:
+    """'fashion_mnist / wrn-10-1: cross-entropy + MI' (with ', 250 labels' where there are label counts)."""
+    return f"{key}: {r.method}{f', {r.num_labels} labels' if counts else ''}"
+
+
+def combine(
+    claim_id: str,
+    d: pd.DataFrame,
+    better: int,
+    unit: str,
+    threshold: str,
+    parts: list[Part] | None = None,
+    how: str = "every",
+    paper_note: str = "",
+    **numbers,
+) -> Check:
+    """E1 / E2 from per-term decisions (``decide_term``), each interval at the familywise level over the rows
+    of ``d`` (computed so by the caller). By default every term must hold and any failing term fails the claim
+    (``verdicts.compose``); ``parts`` replaces the terms where a claim composes them its own way (E2: each
+    variant over most label counts). Inconclusive rows are 'underpowered' where an undecided term's paper
+    effect is below what the seeds can detect. ``paper_note`` names the data set of the paper's effects."""
+    counts = "num_labels" in d
+    terms = [term_part(term_name(k, r, counts), r, better) for (k, _), r in d.iterrows()]
+    words = [decide_term(r, better) for _, r in d.iterrows()]
+    text = "; ".join(
+        f"{p.name} {r['diff']:+.2f} [{r.low:+.2f}, {r.high:+.2f}] {unit} (detectable {r.detectable:.2f}, "
+        f"paper {r.paper:+.2f}): {w}"
+        for p, (_, r), w in zip(terms, d.iterrows(), words, strict=True)
+    )
+    paper = ", ".join(
+        f"{r.method}{f' {r.num_labels}' if counts else ''}: {r.paper:+.2f}" for _, r in d.iterrows()
+    )
+    return composed(
+        claim_id,
+        parts if parts is not None else terms,
+        how,
         text,
         threshold,
-        evidence=evidence,
         null=0.0,
-        paper=", ".join(
-            f"{r.method}{f' {r.num_labels}' if 'num_labels' in d else ''}: {r.paper:+.2f}"
-            for _, r in d.iterrows()
-        ),
-        note="underpowered" if "underpowered" in undecided else "",
+        intervals=len(d),
+        paper=f"{paper} ({paper_note})" if paper and paper_note else paper,
         terms=[
             [
-                str(n),
+                str(k),
                 r.method,
-                *([int(r.num_labels)] if "num_labels" in d else []),
+                *([int(r.num_labels)] if counts else []),
                 r["diff"],
                 r.low,
                 r.high,
                 r.detectable,
                 w,
             ]
-            for ((n, _), r), w in zip(d.iterrows(), words, strict=True)
+            for ((k, _), r), w in zip(d.iterrows(), words, strict=True)
         ],
         **numbers,
     )
@@ -246,6 +288,26 @@ PAPER_TABLE1_GAINS = {
 def paper_effects(table: dict[str, dict], frame: pd.DataFrame) -> dict:
     """The paper's effects for the data set of ``frame`` (CIFAR-10's for a data set the paper does not run)."""
     return table.get(str(frame.dataset.iloc[0]), table["cifar10"]) if len(frame) else {}
+
+
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "stl10": "STL-10"}
+
+
+def paper_source(table: dict[str, dict], frames: dict[str, pd.DataFrame], what: str) -> str:
+    """Which of the paper's data sets the reference effects come from, per setting: 'the paper's CIFAR-10
+    Table 2 numbers, applied to fashion_mnist, which the paper does not run'."""
+    out = []
+    for frame in frames.values():
+        if not len(frame):
+            continue
+        dataset = str(frame.dataset.iloc[0])
+        if dataset in table:
+            out.append(f"the paper's {DATASET_NAMES.get(dataset, dataset)} {what} numbers")
+        else:
+            out.append(
+                f"the paper's CIFAR-10 {what} numbers, applied to {dataset}, which the paper does not run"
+            )
+    return "; ".join(dict.fromkeys(out))
 
 
 def _moves(d: pd.DataFrame, base: str) -> str:

@@ -20,6 +20,7 @@ from ..configs import (
     tuple_of,
     validate,
 )
+from ..intervals import LEVEL, familywise
 from ..train.info_loss import KINDS
 from ..train.supervised import TrainConfig
 from ..verdicts import Check
@@ -93,11 +94,12 @@ def run_all(profile: str, **overrides: Any) -> dict[str, pd.DataFrame]:
 VARIANTS = ("cross-entropy + MI", "cross-entropy + HDR")
 
 
-def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Each variant's test accuracy minus cross-entropy's, paired by seed, with its interval, per setting."""
+def differences(frames: dict[str, pd.DataFrame], level: float = LEVEL) -> pd.DataFrame:
+    """Each variant's test accuracy minus cross-entropy's, paired by seed, with its interval at ``level``, per
+    setting."""
     return pd.concat(
         {
-            n: il.paired(f, "cross-entropy", paper=il.paper_effects(il.PAPER_TABLE2_GAINS, f))
+            n: il.paired(f, "cross-entropy", paper=il.paper_effects(il.PAPER_TABLE2_GAINS, f), level=level)
             for n, f in frames.items()
         },
         names=["setting"],
@@ -105,14 +107,26 @@ def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def check_E1(frames: dict[str, pd.DataFrame]) -> Check:
-    """E1: in every setting each term raises test accuracy over cross-entropy alone, paired by seed: the 95 %
-    interval of the difference lies above 0 (``info_losses.combine``). Fails when an interval lies below 0; inconclusive
-    (underpowered where the paper's gain is below what the seeds can detect) otherwise, or when a setting
-    lacks cross-entropy or a variant."""
+    """E1: "-lambda MI or +lambda |dH| slightly improves fully supervised accuracy": each term, on its own, in
+    every setting (composition: each part; the parts are settings x the two terms). Each term's test accuracy
+    minus cross-entropy's, paired by seed, has its t interval at the familywise level over the parts
+    (Bonferroni: 97.5 % for one setting's two terms) above 0 (``info_losses.combine``). Fails when an interval
+    lies below 0; inconclusive otherwise (underpowered where the paper's gain is below what the seeds can
+    detect at that level, by the exact noncentral t), or when a setting lacks cross-entropy or a variant. The
+    reference gains are the paper's CIFAR-10 Table 2 numbers wherever the data set is one the paper does not
+    run (Fashion-MNIST at the cpu profile), and the row says so."""
     have = [set(f[f.role == "chosen"].apply(il.method_name, axis=1)) for f in frames.values()]
     if not frames or not all({"cross-entropy", *VARIANTS} <= h for h in have):
         return Check.of("E1", False, "a setting lacks cross-entropy or a variant", "", inconclusive=True)
-    return il.combine("E1", differences(frames), +1, "accuracy points", "each interval above 0")
+    level = familywise(len(differences(frames)))
+    return il.combine(
+        "E1",
+        differences(frames, level),
+        +1,
+        "accuracy points",
+        "each interval above 0",
+        paper_note=il.paper_source(il.PAPER_TABLE2_GAINS, frames, "Table 2"),
+    )
 
 
 def report(profile: str, **overrides: Any) -> str:
