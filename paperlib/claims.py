@@ -2,13 +2,17 @@
 
 A claim is decided by its experiment's ``check_<ID>`` function (a ``verdicts.Check``); a notebook records the
 check with ``Recorder``. Rows are stored per profile under ``<runs>/claims/<profile>/<id>.json`` so that the
-scorecard (shell or book) can be rebuilt at any time from what was actually run.
+scorecard (shell or book) can be rebuilt at any time from what was actually run. Every reader takes a
+``folder`` of such records (default: the run store's), so the same scorecard is read from a shipped build's
+``verdicts/`` folder (``paperlib.shipped``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,6 +28,7 @@ __all__ = [
     "Row",
     "Recorder",
     "claim_ids",
+    "differences",
     "record",
     "rows",
     "scorecard",
@@ -48,6 +53,7 @@ SECTIONS = {
     "E": "The paper's empirical claims",
     "X": "The study's own claims",
 }
+GROUPS = {"T": "theorem check", "E": "the paper's claim", "X": "ours"}  # the ``group`` of each JSON row
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,25 @@ class Row:
 def section(cid: str) -> str:
     """Which part of the scorecard a claim id belongs to: 'T' theorem checks, 'X' ours, 'E' the paper's."""
     return cid[0] if cid[0] in "TX" else "E"
+
+
+def group(cid: str) -> str:
+    """The group a claim belongs to in words, as the JSON rows carry it: 'theorem check', "the paper's
+    claim" or 'ours'."""
+    return GROUPS[section(cid)]
+
+
+def short(text: str, width: int = 48) -> str:
+    """A claim in a few words for the compact table and the forest plot: cut at a word before ``width``."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return cut + "…"
+
+
+def verdict_folder(profile: str, folder: Path | None = None) -> Path:
+    """Where the verdict records of ``profile`` are read from: ``folder`` when given, else the run store's."""
+    return Path(folder) if folder is not None else runs_root() / "claims" / profile
 
 
 def claim_ids() -> list[str]:
@@ -108,37 +133,45 @@ def record(check: Check, profile: str, notebook: str, scale: dict | None = None)
     return row
 
 
-def rows(profile: str) -> list[dict]:
-    """Every claim's stored row as a dict (all fields of ``Row`` plus ``claim``), in scorecard order; an id
-    without a stored verdict is ``not run``."""
+def rows(profile: str, folder: Path | None = None) -> list[dict]:
+    """Every claim's stored row as a dict (all fields of ``Row`` plus ``claim`` and ``group``), in scorecard
+    order, read from ``folder`` (default: the run store's records); an id without a stored verdict is
+    ``not run``."""
     check_profile(profile)
-    folder = runs_root() / "claims" / profile
+    folder = verdict_folder(profile, folder)
     out = []
     for cid, claim in registry.claims().items():
         path = folder / f"{cid}.json"
         empty = asdict(Row(cid, "not run", "", "", profile, claim.notebook))
         stored = _read_row(path, claim) if path.exists() else {}
-        out.append({**empty, **stored, "claim": claim.text})
+        out.append({**empty, **stored, "claim": claim.text, "group": group(cid)})
     return out
 
 
-def scorecard(profile: str) -> pd.DataFrame:
+def scorecard(profile: str, folder: Path | None = None) -> pd.DataFrame:
     """One row per claim id, in scorecard order, with the columns ``COLUMNS`` (plus ``claim``), as text
     readable in a table: the estimate and interval rounded, the scale in a few words."""
-    return pd.DataFrame([_readable(r) for r in rows(profile)], columns=[*COLUMNS, "claim"])
+    return pd.DataFrame([readable(r) for r in rows(profile, folder)], columns=[*COLUMNS, "claim"])
 
 
 def _num(v: Any) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return ""
     if isinstance(v, float):
         return f"{v:.3g}"
     return str(v)
 
 
-def _readable(row: dict) -> dict:
-    interval = row.get("interval")
-    shown = f"[{_num(interval[0])}, {_num(interval[1])}]" if interval and None not in interval else ""
+def interval_text(interval: list | None) -> str:
+    """'[0.1, 0.3]', '[0.1, –]' when one end is undefined, '' when there is no interval."""
+    if not interval or all(_num(v) == "" for v in interval):
+        return ""
+    return "[" + ", ".join(_num(v) or "–" for v in interval) + "]"
+
+
+def readable(row: dict) -> dict:
+    """A stored row as table text: the estimate, interval and null rounded, the scale in a few words."""
+    shown = interval_text(row.get("interval"))
     return {
         **{k: row.get(k, "") for k in COLUMNS},
         "estimate": _num(row.get("estimate")),
@@ -180,9 +213,9 @@ def _read_row(path, claim: registry.Claim) -> dict:
         ) from None
 
 
-def scorecard_markdown(profile: str, ids: list[str] | None = None) -> str:
-    """The scorecard (or the rows of ``ids``) as a Markdown table (for the book)."""
-    df = scorecard(profile)
+def scorecard_markdown(profile: str, ids: list[str] | None = None, folder: Path | None = None) -> str:
+    """The scorecard (or the rows of ``ids``) as a Markdown table of every column."""
+    df = scorecard(profile, folder)
     if ids is not None:
         df = df[df.id.isin(ids)]
     cols = ["id", "verdict", "estimate", "interval", "null", "paper", "statistic", "threshold", "scale"]
@@ -194,10 +227,10 @@ def scorecard_markdown(profile: str, ids: list[str] | None = None) -> str:
     return head + body
 
 
-def scorecard_text(profile: str, width: int = 100) -> str:
+def scorecard_text(profile: str, width: int = 100, folder: Path | None = None) -> str:
     """The scorecard for a terminal: one line per id (verdict, estimate, interval, null), each line cut to
     ``width`` columns; ``--json`` gives every field, the scale included."""
-    df = scorecard(profile)[["id", "verdict", "estimate", "interval", "null"]]
+    df = scorecard(profile, folder)[["id", "verdict", "estimate", "interval", "null"]]
     lines = df.to_string(index=False).splitlines()
     return "\n".join(line.rstrip()[:width] for line in lines)
 
@@ -224,12 +257,12 @@ def setting_gap(row: dict) -> str:
     )
 
 
-def found(profile: str) -> str:
+def found(profile: str, folder: Path | None = None) -> str:
     """'What this build found': per section, the count of each verdict and one line per claim with its
     verdict, estimate and interval, written from the stored rows."""
     lines = []
     by_section: dict[str, list[dict]] = {}
-    for row in rows(profile):
+    for row in rows(profile, folder):
         by_section.setdefault(section(row["id"]), []).append(row)
     for key, title in SECTIONS.items():
         part = by_section.get(key, [])
@@ -238,7 +271,7 @@ def found(profile: str) -> str:
         counts = pd.Series([r["verdict"].split(" (")[0] for r in part]).value_counts()
         lines.append(f"**{title}** ({', '.join(f'{n} {v}' for v, n in counts.items())}):\n")
         for r in part:
-            shown = _readable(r)
+            shown = readable(r)
             evidence = (
                 f"; estimate {shown['estimate']} {shown['interval']}".rstrip() if shown["estimate"] else ""
             )
@@ -247,9 +280,43 @@ def found(profile: str) -> str:
     return "\n".join(lines)
 
 
-def to_json(profile: str) -> str:
+def to_json(profile: str, folder: Path | None = None) -> str:
     """Every row with its evidence, as the JSON that ``python -m paperlib claims --json`` prints."""
-    return json.dumps(rows(profile), indent=2, allow_nan=False)
+    return json.dumps(rows(profile, folder), indent=2, allow_nan=False)
+
+
+def _rounded(value: Any, digits: int = 3) -> Any:
+    """``value`` with every float to ``digits`` significant digits: what two builds must agree on (their low
+    bits may differ with the machine and the thread count)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+    return value
+
+
+_COMPARED = ("verdict", "estimate", "interval", "null", "numbers")
+
+
+def differences(old: list[dict], new: list[dict], digits: int = 3) -> list[str]:
+    """One line per claim whose verdict or rounded numbers differ between two lists of rows (``rows``), e.g.
+    'D1 estimate: 0.431 -> 0.428'; an empty list when the two builds agree."""
+    before = {r["id"]: r for r in old}
+    lines = []
+    for row in new:
+        was = before.get(row["id"], {})
+        for key in _COMPARED:
+            a, b = _rounded(was.get(key), digits), _rounded(row.get(key), digits)
+            if a != b:
+                lines.append(f"{row['id']} {key}: {_short_value(a)} -> {_short_value(b)}")
+    return lines
+
+
+def _short_value(value: Any, width: int = 80) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class Recorder:

@@ -71,8 +71,8 @@ def test_recorder_and_decide(capsys):
 
 def test_cli_prints_scorecard(store):
     claims.record(Check("X1", "holds", "gap 0.5", "> 0.05"), "cpu", "01")
-    out = subprocess.run(
-        [sys.executable, "-m", "paperlib", "claims", "--profile", "cpu"],
+    out = subprocess.run(  # --store: the run store's cpu verdicts, not the shipped build's
+        [sys.executable, "-m", "paperlib", "claims", "--profile", "cpu", "--store"],
         capture_output=True,
         text=True,
         check=True,
