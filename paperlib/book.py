@@ -1,8 +1,10 @@
-"""Execute every chapter notebook with papermill under a profile and compile the Jupyter Book.
+"""Compile the Jupyter Book: from the shipped build of a profile (cpu), or by executing every chapter
+notebook with papermill (smoke, paper, or any profile asked to execute).
 
-``build(profile)`` is what ``make book`` runs. A failing notebook stops the build with a ``BookError`` that
-names the notebook and the cell, and leaves the chapters of the last good build in place; Sphinx warnings are
-errors.
+``build(profile)`` is what ``make book`` runs. Rendering a shipped build trains nothing (Jupyter Book's
+execution is off; papermill is not called). A failing notebook stops an executing build with a ``BookError``
+that names the notebook and the cell, and leaves the chapters of the last good build in place; Sphinx warnings
+are errors.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import claims
+from . import pages, provenance, shipped, tidy
 from .configs import check_profile
 from .storage import REPO_ROOT, atomic_write_json, atomic_write_text, runs_root
 
@@ -88,26 +90,33 @@ def timing_table(rows: list[tuple[str, float, int]]) -> str:
     return "\n".join(lines)
 
 
-def execute_all(out_dir: Path, profile: str) -> None:
-    """Execute every chapter into a fresh ``.chapters-new`` folder and put it in place of ``chapters`` only
-    when all succeeded: a failing notebook leaves the last good chapters untouched (and says where its
-    partial copy is)."""
-    new, final = _staging(out_dir)
+def execute_chapters(dest: Path, profile: str, kept: str = "") -> list[tuple[str, float, int]]:
+    """Execute every chapter into the folder ``dest``; returns each notebook's name, wall time and runs
+    trained (also recorded in ``timings_file``). A failure is a ``BookError`` ending with ``kept`` (what the
+    caller left untouched)."""
     done: list[tuple[str, float, int]] = []
     for nb in chapters():
         before = finished_runs()
         try:
-            seconds = execute(nb, new / nb.name, profile)
+            seconds = execute(nb, dest / nb.name, profile)
         except BookError as err:
-            kept = (
-                "the chapters of the last good build are unchanged" if final.exists() else "no chapters yet"
-            )
-            raise BookError(f"{err} ({kept})") from err
+            raise BookError(f"{err}{f' ({kept})' if kept else ''}") from err
         print(f"  {nb.name:<28} {seconds:6.1f} s  ({profile})", flush=True)
         done.append((nb.name, seconds, finished_runs() - before))
         record_time(profile, *done[-1])
     print(f"notebook times ({profile}):\n{timing_table(done)}", flush=True)
+    return done
+
+
+def execute_all(out_dir: Path, profile: str) -> list[tuple[str, float, int]]:
+    """Execute every chapter into a fresh ``.chapters-new`` folder and put it in place of ``chapters`` only
+    when all succeeded: a failing notebook leaves the last good chapters untouched (and says where its
+    partial copy is)."""
+    new, final = _staging(out_dir)
+    kept = "the chapters of the last good build are unchanged" if final.exists() else "no chapters yet"
+    done = execute_chapters(new, profile, kept)
     _promote(out_dir)
+    return done
 
 
 def _staging(out_dir: Path) -> tuple[Path, Path]:
@@ -153,10 +162,23 @@ def use_executed(source: Path, out_dir: Path, profile: str) -> None:
     _promote(out_dir)
 
 
-def build(profile: str = "cpu", out_dir: Path | None = None, executed: Path | None = None) -> Path:
-    """Execute all chapters into ``out_dir/chapters`` (or take them from ``executed``, a folder of notebooks
-    already executed under ``profile``), write the scorecard, build HTML; return index.html."""
+def build(
+    profile: str = "cpu",
+    out_dir: Path | None = None,
+    executed: Path | None = None,
+    shipped_dir: Path | None = None,
+    execute: bool = False,
+) -> Path:
+    """Build the HTML book of ``profile`` into ``out_dir`` (default book/) and return its index.html.
+
+    The chapters come from the shipped build (``shipped_dir``, else the profile's default one, cpu), from
+    ``executed`` (a folder of notebooks already executed under ``profile``), or, with ``execute`` or for a
+    profile that ships no build, from executing every notebook. The scorecard, found and About pages are
+    written from the verdicts and provenance of the same source."""
     check_profile(profile)
+    source = None if executed is not None or execute else shipped.folder_of(profile, shipped_dir)
+    if source is not None:
+        source = shipped.require(profile, source)  # before anything is copied: one line if it is missing
     out_dir = Path(out_dir or BOOK).resolve()
     if out_dir != BOOK.resolve():
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,12 +191,10 @@ def build(profile: str = "cpu", out_dir: Path | None = None, executed: Path | No
     if not (out_dir / "_mathjax" / "tex-chtml.js").exists():
         raise BookError("MathJax is missing from book/_mathjax; run `make mathjax` (npm install mathjax@3)")
     os.environ.setdefault("PAPERLIB_QUIET", "1")  # progress bars are noise in a rendered page
-    if executed is None:
-        execute_all(out_dir, profile)
-    else:
-        use_executed(executed, out_dir, profile)
-    atomic_write_text(out_dir / "scorecard.md", _scorecard_page(profile))
-    atomic_write_text(out_dir / "found.md", _found_page(profile))
+    verdicts, prov, origin = _chapters_from(source, executed, out_dir, profile)
+    for nb in sorted((out_dir / "chapters").glob("*.ipynb")):
+        tidy.tidy(nb)
+    write_pages(out_dir, profile, verdicts, prov, origin)
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")),
         "build",
@@ -197,37 +217,67 @@ def _book_env() -> dict[str, str]:
     return env
 
 
-def _scorecard_page(profile: str) -> str:
-    """The scorecard page: theorem checks, the paper's empirical claims and the study's own, each a table with
-    its evidence, and one generated line per claim that does not hold on how its setting differs."""
-    counts = claims.scorecard(profile).verdict.value_counts().to_dict()
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
-    parts = [
-        "# Scorecard\n\n"
-        f"Every claim with its verdict in this build (profile **{profile}**: {summary}). A verdict comes from "
-        "the decision rule written in its chapter before the run: `holds` when the effect is in the claimed "
-        "direction and its 95 % interval excludes the null, `fails` when the interval excludes the claimed "
-        "effect, `inconclusive` otherwise (*underpowered* when the paper's own effect is smaller than what the "
-        "seeds run can detect). `estimate` and `interval` are the deciding quantity (the paper's batch-mean "
-        "estimate where ratios are involved) and its 95 % interval (t over seeds, paired by seed, Fisher-z for "
-        "correlations, or t over batches, as each chapter says); `null` is the value it is tested against. "
-        f"Rebuild it from the shell with `python -m paperlib claims --profile {profile}` (`--json` for every "
-        "field).\n"
-    ]
-    rows = claims.rows(profile)
-    for key, title in claims.SECTIONS.items():
-        ids = [r["id"] for r in rows if claims.section(r["id"]) == key]
-        parts.append(f"\n## {title}\n\n" + claims.scorecard_markdown(profile, ids))
-    gaps = [claims.setting_gap(r) for r in rows if r["verdict"] != "holds" and claims.section(r["id"]) != "T"]
-    if gaps:
-        parts.append("\n## Where a claim does not hold: this build's setting against the paper's\n\n")
-        parts.append("\n".join(f"- {g}" for g in gaps) + "\n")
-    return "".join(parts)
-
-
-def _found_page(profile: str) -> str:
-    """The intro's generated part: what this build found, from the scorecard."""
-    return (
-        f"This build ran the **{profile}** profile. Its verdicts, from the [scorecard](scorecard.md):\n\n"
-        + claims.found(profile)
+def _chapters_from(
+    source: Path | None, executed: Path | None, out_dir: Path, profile: str
+) -> tuple[Path | None, dict, str]:
+    """Put the chapters in place from the shipped build ``source``, the folder ``executed``, or by executing
+    them; returns the verdict folder to read (None: the run store's), the provenance and a sentence on where
+    the chapters come from."""
+    if source is not None:
+        try:
+            use_executed(source / shipped.CHAPTERS, out_dir, profile)
+        except BookError as err:
+            raise BookError(
+                f"{err}: the shipped build does not match the notebooks; run `make reproduce`"
+            ) from err
+        for line in _stale_lines(profile, source):
+            print(f"warning: {line}", file=sys.stderr)
+        origin = (
+            f"This book shows the **{profile}** build that ships with the repository "
+            f"(`{shipped.shown(source)}/`), written by `make reproduce`, which executed every chapter from an "
+            "empty run store. Rendering it (`make book`) trains nothing: Jupyter Book's execution is off."
+        )
+        return source / shipped.VERDICTS, shipped.provenance(source), origin
+    if executed is not None:
+        use_executed(executed, out_dir, profile)
+        timed = {p.name: _papermill_seconds(p) for p in sorted((out_dir / "chapters").glob("*.ipynb"))}
+        prov = provenance.describe(
+            profile, {n: {"seconds": s, "runs_trained": None} for n, s in timed.items()}
+        )
+        origin = (
+            f"This book compiles the **{profile}** chapters executed earlier in `{shipped.shown(executed)}/`; "
+            "their wall times are papermill's records. Its verdicts are those of the run store."
+        )
+        return None, prov, origin
+    done = execute_all(out_dir, profile)
+    chapters_run = {n: {"seconds": round(s, 1), "runs_trained": r} for n, s, r in done}
+    prov = provenance.describe(profile, chapters_run, total_seconds=round(sum(s for _, s, _ in done), 1))
+    origin = (
+        f"This book executed every **{profile}** chapter when it was built (`make book PROFILE={profile}`), "
+        f"reading finished runs from the run store `{shipped.shown(runs_root())}` and training the others."
     )
+    return None, prov, origin
+
+
+def _stale_lines(profile: str, source: Path) -> list[str]:
+    try:
+        return shipped.stale(profile, source)
+    except (ValueError, RuntimeError) as err:  # a config that no longer builds: say so, render anyway
+        return [f"could not compute the current {profile} configs ({err}); run `make reproduce`"]
+
+
+def _papermill_seconds(path: Path) -> float | None:
+    duration = json.loads(path.read_text()).get("metadata", {}).get("papermill", {}).get("duration")
+    return round(duration, 1) if duration is not None else None
+
+
+def write_pages(out_dir: Path, profile: str, verdicts: Path | None, prov: dict, origin: str) -> None:
+    """The generated pages of a build: scorecard (with its forest plot), found and About this build."""
+    from . import claims
+
+    rows = claims.rows(profile, verdicts)
+    names = [p.name for p in sorted((out_dir / "chapters").glob("*.ipynb"))]
+    pages.write_forest(rows, out_dir / pages.FOREST)
+    atomic_write_text(out_dir / "scorecard.md", pages.scorecard_page(profile, rows, names))
+    atomic_write_text(out_dir / "found.md", pages.found_page(profile, verdicts))
+    atomic_write_text(out_dir / "about.md", pages.about_page(prov, origin))
