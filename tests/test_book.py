@@ -3,7 +3,9 @@
 import nbformat
 import pytest
 
-from paperlib import book, claims
+from paperlib import book, claims, pages
+
+from . import layout
 
 
 def test_smoke_book_builds(tmp_path):
@@ -23,7 +25,12 @@ def test_smoke_book_builds(tmp_path):
     page = (tmp_path / "book" / "scorecard.md").read_text()
     for row in claims.rows("smoke"):
         if before[row["id"]] == row["verdict"]:  # not recorded anew while the book was built
-            assert f"| {row['id']} | {row['verdict']} |" in page, f"{row['id']}: not its stored verdict"
+            line = f"| {row['id']} | {pages.cell(claims.short(row['claim']))} | {row['verdict']} |"
+            assert line in page, f"{row['id']}: not its stored verdict"
+    assert (html / "about.html").exists() and (html / "_images" / "scorecard.png").exists()
+    chapter = (html / "chapters" / book.chapters()[0].with_suffix(".html").name).read_text()
+    assert "# Parameters" not in chapter and "Ran with the <strong>smoke</strong> profile" in chapter
+    assert layout.overflow(html / "scorecard.html") == [], "the scorecard is wider than the window"
     assert "tex-chtml.js" in index.read_text() or "tex-chtml.js" in (html / "intro.html").read_text()
     assert (html / "_static" / "tex-chtml.js").exists()  # math renders offline
     api = (html / "api.html").read_text()  # autodoc imported this checkout's paperlib
