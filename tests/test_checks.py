@@ -154,6 +154,73 @@ def seeded_levels(ranges, spread=0.002):
     return out
 
 
+def part(name, word, severity=0.0, note=""):
+    """A claim part decided as ``word`` (holds / fails / inconclusive) with an interval around ``severity``."""
+    evidence = Interval(severity, severity - 1, severity + 1, 3, "m")
+    return verdicts.Part(name, word == "holds", word == "fails", evidence, severity, note, 0.0)
+
+
+@pytest.mark.parametrize(
+    "how, words, verdict",
+    [
+        ("every", ["holds", "holds", "holds"], "holds"),
+        ("every", ["holds", "inconclusive", "holds"], "inconclusive"),
+        ("every", ["holds", "inconclusive", "fails"], "fails"),
+        ("any", ["fails", "inconclusive", "holds"], "holds"),
+        ("any", ["fails", "inconclusive", "fails"], "inconclusive"),
+        ("any", ["fails", "fails"], "fails"),
+        ("most", ["holds", "holds", "fails"], "holds"),
+        ("most", ["holds", "inconclusive", "fails"], "inconclusive"),
+        ("most", ["holds", "fails"], "fails"),  # half fail: more than half can no longer hold
+        ("most", ["holds"], "holds"),  # one part (one label count): "most" is that part
+        ("every", [], "inconclusive"),
+    ],
+)
+def test_compose(how, words, verdict):
+    parts = [part(f"p{k}", w, severity=k) for k, w in enumerate(words)]
+    got, shown = verdicts.compose(parts, how)
+    assert got == verdict
+    if parts:  # the most severe of the parts decided as the claim is (of all parts when none is)
+        same = [p for p in parts if p.word == verdict] or parts
+        assert shown is max(same, key=lambda p: p.severity)
+    with pytest.raises(ValueError, match="how must be"):
+        verdicts.compose(parts, "some")
+
+
+def test_composed_states_the_familywise_level_and_shows_the_deciding_part():
+    parts = [
+        part("a", "holds", -2.0),
+        part("b", "fails", 1.0),
+        part("c", "inconclusive", 5.0, "underpowered"),
+    ]
+    c = verdicts.composed("X9", parts, "every", "s", "each above 0", note="")
+    assert c.verdict == "fails" and c.estimate == 1.0 and c.null == 0.0  # b decided it, not c (more severe)
+    assert c.threshold.endswith("each interval at 98.33 % (Bonferroni over 3)")
+    assert c.numbers["parts"]["c"] == ["inconclusive", 5.0, 4.0, 6.0]
+    open_ = verdicts.composed("X9", parts[:1] + parts[2:], "every", "s", "t")
+    assert open_.label == "inconclusive (underpowered)" and open_.estimate == 5.0
+
+
+def test_toward_failing_is_in_half_widths():
+    i = Interval(0.5, 0.3, 0.7, 3, "m")
+    assert verdicts.toward_failing(i, 0.0, +1) == pytest.approx(-1.5)  # low end 1.5 half-widths above 0
+    assert verdicts.toward_failing(i, 0.8, -1) == pytest.approx(-0.5)  # high end 0.5 below the bound
+    assert verdicts.toward_failing(Interval(0.5, np.nan, np.nan, 1, "m"), 0.0, +1) == -np.inf
+
+
+def seeded_levels(ranges, spread=0.002):
+    """(setting, metric) -> level -> {seed: value}: three levels whose means spread evenly over ``ranges``
+    [metric], three seeds with a seed effect shared by every level and a level x seed residual of sd
+    ``spread``."""
+    out = {}
+    for metric, r in ranges.items():
+        out[("s", metric)] = {
+            lv: {k: r * lv / 2 + 0.05 * o + spread * o * (lv - 1) for k, o in enumerate(SEED_OFFSETS)}
+            for lv in range(3)
+        }
+    return out
+
+
 def test_little_change():
     """Holds when every upper end of a range interval (Tukey, seed-blocked, at the familywise level) is
     within its margin, fails when a lower end exceeds it, else inconclusive with what the seeds resolve."""
@@ -1323,6 +1390,14 @@ def test_E1_evidence_is_paired_by_seed():
     assert terms["cross-entropy + MI"][5] == pytest.approx(exact_detectable(0.05, 3, parts=2), rel=1e-6)
     assert [t[-1] for t in c.numbers["terms"]] == ["holds", "holds"]
     assert "cross-entropy + MI: +0.17" in c.paper and "the paper's CIFAR-10 Table 2 numbers" in c.paper
+
+
+def test_decided_differences_carry_the_verdicts_level():
+    """The tables printed beside E1 and E2 show the intervals that decided them."""
+    e1 = supervised_info.decided({"a": sup_runs(), "b": sup_runs()})
+    assert e1.level.tolist() == pytest.approx([1 - 0.05 / 4] * 4)
+    e2 = freematch.decided({"a": ssl_runs(counts=(250,))})
+    assert e2.level.tolist() == pytest.approx([0.975] * 2)
 
 
 def test_E1_names_the_data_set_of_the_reference_effects():

@@ -148,6 +148,12 @@ def differences(frames: dict[str, pd.DataFrame], level: float = LEVEL) -> pd.Dat
     return d[d.method.str.startswith("FreeMatch")]
 
 
+def decided(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The differences as E2 decides them: each interval at the familywise level over all comparisons
+    (variants x label counts x settings, Bonferroni; column ``level``), so a table printed beside the verdict shows its intervals."""
+    return differences(frames, familywise(max(1, len(differences(frames)))))
+
+
 def check_E2(frames: dict[str, pd.DataFrame]) -> Check:
     """E2: "FreeMatch + MI / + HDR beat FreeMatch in most label settings": each variant (composition: each
     part), in every setting, lowers FreeMatch's test error at most label counts (composition: most parts).
@@ -162,7 +168,7 @@ def check_E2(frames: dict[str, pd.DataFrame]) -> Check:
     have = [set(f[f.role == "chosen"].apply(il.method_name, axis=1)) for f in frames.values()]
     if not frames or not all({"FreeMatch", *VARIANTS} <= h for h in have):
         return Check.of("E2", False, "a setting lacks FreeMatch or a variant", "", inconclusive=True)
-    d = differences(frames, familywise(len(differences(frames))))
+    d = decided(frames)
     words = d.apply(il.decide_term, axis=1, better=-1)
     keys = [d.index.get_level_values("setting"), d.method]
     share = words.groupby(keys).agg(lambda w: ((w == "holds").mean(), (w == "fails").mean()))

@@ -106,6 +106,12 @@ def differences(frames: dict[str, pd.DataFrame], level: float = LEVEL) -> pd.Dat
     )
 
 
+def decided(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The differences as E1 decides them: each interval at the familywise level over all comparisons
+    (settings x terms, Bonferroni; column ``level``), so a table printed beside the verdict shows its intervals."""
+    return differences(frames, familywise(max(1, len(differences(frames)))))
+
+
 def check_E1(frames: dict[str, pd.DataFrame]) -> Check:
     """E1: "-lambda MI or +lambda |dH| slightly improves fully supervised accuracy": each term, on its own, in
     every setting (composition: each part; the parts are settings x the two terms). Each term's test accuracy
@@ -118,10 +124,9 @@ def check_E1(frames: dict[str, pd.DataFrame]) -> Check:
     have = [set(f[f.role == "chosen"].apply(il.method_name, axis=1)) for f in frames.values()]
     if not frames or not all({"cross-entropy", *VARIANTS} <= h for h in have):
         return Check.of("E1", False, "a setting lacks cross-entropy or a variant", "", inconclusive=True)
-    level = familywise(len(differences(frames)))
     return il.combine(
         "E1",
-        differences(frames, level),
+        decided(frames),
         +1,
         "accuracy points",
         "each interval above 0",
