@@ -233,9 +233,10 @@ def _chapters_from(
         for line in _stale_lines(profile, source):
             print(f"warning: {line}", file=sys.stderr)
         origin = (
-            f"This book shows the **{profile}** build that ships with the repository "
-            f"(`{shipped.shown(source)}/`), written by `make reproduce`, which executed every chapter from an "
-            "empty run store. Rendering it (`make book`) trains nothing: Jupyter Book's execution is off."
+            f"This book shows the **{profile}** build shipped in `{shipped.shown(source)}/`, written by "
+            f"`python -m paperlib reproduce --profile {profile}` (`make reproduce` for cpu), which executed every "
+            "chapter from an empty run store. Rendering it (`make book`) trains nothing: Jupyter Book's "
+            "execution is off, and no notebook runs."
         )
         return source / shipped.VERDICTS, shipped.provenance(source), origin
     if executed is not None:

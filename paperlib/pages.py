@@ -129,7 +129,8 @@ def about_page(prov: dict, origin: str) -> str:
     m = prov["machine"]
     env = ", ".join(f"{k}={v}" for k, v in m["environment"].items())
     changed = prov.get("changed_files") or []
-    code = f"commit `{prov['commit'][:12]}` ({prov.get('commit_date', '')[:10]})"
+    date = prov.get("commit_date", "")[:10]
+    code = f"commit `{prov['commit'][:12]}`" + (f" ({date})" if date else "")
     if changed:
         code += f", with uncommitted changes to {len(changed)} file(s): " + ", ".join(
             f"`{f}`" for f in changed
@@ -141,7 +142,7 @@ def about_page(prov: dict, origin: str) -> str:
     lines = [
         "# About this build\n",
         origin + "\n",
-        "| | |\n|---|---|",
+        "| | this build |\n|---|---|",
         f"| code | {code} |",
         f"| built | {built} |",
         f"| machine | {m['cores']} cores ({m['usable_cores']} usable), {m['processor']}, {m['platform']} |",
@@ -157,6 +158,10 @@ def about_page(prov: dict, origin: str) -> str:
             f"| {Path(name).stem} | {_duration(entry.get('seconds'))} | {'–' if runs is None else runs} | "
             f"{configs} |"
         )
+    times = [e.get("seconds") for e in prov["chapters"].values()]
+    runs = [e.get("runs_trained") for e in prov["chapters"].values()]
+    if times and None not in times:
+        lines.append(f"| all | {_duration(sum(times))} | {'–' if None in runs else sum(runs)} | |")
     lines.append(
         f"\n## Settings of the {prov['profile']} profile\n\nEach experiment's configuration before its sweep "
         "(the sweep varies seeds, data sets or levels around it), by the names `--set` takes.\n"

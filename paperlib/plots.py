@@ -98,7 +98,7 @@ def forest(rows: list[dict], width: float = 6.8):
             if _finite(high):
                 ax.plot([est, high], [0, 0], color=color, lw=2.4, solid_capstyle="butt")
             ax.plot([est], [0], "o", color=color, ms=6, mec="black", mew=0.5)
-        if _finite(null):
+        if _finite(null) and _finite(est):
             ax.axvline(null, color=PALETTE["bound"], ls="--", lw=1)
         if shown:
             ax.set_xlim(*_row_limits(shown))
