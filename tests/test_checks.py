@@ -418,25 +418,78 @@ def curves_table(n: int = 6, **columns) -> pd.DataFrame:
 RISE = np.linspace(0.0, 1.0, 6)
 GOOD = curves_table()
 SHORT = curves_table(n=3)  # three evaluations: a rank correlation, but no Fisher-z interval
+# Per-seed wobbles: seed s stretches batch-mean MIR's and HDR's change by 4 s % (start values kept) and lifts
+# one evaluation past its neighbour (in steps of the column), so the per-seed statistics differ from seed to seed (three
+# equal values would give no interval) while keeping their claimed direction.
+WOBBLE = {0: (1, 0.0), 1: (2, 1.5), 2: (3, 1.3)}
+
+
+def seeded(seeds: int = 3, n: int = 6, **columns) -> pd.DataFrame:
+    """``curves_table`` at ``seeds`` seeds (a ``seed`` column), each with its own small wobble."""
+    frames = []
+    for seed in range(seeds):
+        t = curves_table(n=n, **columns)
+        at, size = WOBBLE[seed % 3]
+        for col in ("mir_batch", "hdr_batch"):
+            first, span = t[col].iloc[0], t[col].iloc[-1] - t[col].iloc[0]
+            t[col] = first + (t[col] - first) * (1 + 0.04 * seed)
+            t.loc[at % n, col] += size * span / (n - 1)
+        frames.append(t.assign(seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+SEEDED = seeded()
 
 
 @pytest.mark.parametrize(
     "check, cid, bad",
     [
-        (dynamics.check_D1, "D1", curves_table(mir_batch=0.7 - 0.5 * RISE)),  # MIR falls as accuracy rises
-        (dynamics.check_D2, "D2", curves_table(hdr_batch=0.3 + 0.5 * RISE)),  # HDR rises with accuracy
-        (dynamics.check_X2, "X2", curves_table(nc3=0.2 + 0.8 * RISE)),  # NC3 grows while MIR rises
-        (dynamics.check_X1, "X1", curves_table(mir=0.2 + 0.5 * RISE)),  # exact = batch mean: no bias
+        (dynamics.check_D1, "D1", seeded(mir_batch=0.7 - 0.5 * RISE)),  # MIR falls as accuracy rises
+        (dynamics.check_D2, "D2", seeded(hdr_batch=0.3 + 0.5 * RISE)),  # HDR rises with accuracy
+        (dynamics.check_X2, "X2", seeded(nc3=0.2 + 0.8 * RISE)),  # NC3 grows while MIR rises
     ],
 )
-def test_dynamics_checks(check, cid, bad):
-    assert check({"a": GOOD}).id == cid
-    assert check({"a": GOOD, "b": GOOD}).verdict == "holds"
+def test_trajectory_checks_hold_fail_and_are_inconclusive(check, cid, bad):
+    assert check({"a": SEEDED}).id == cid
+    assert check({"a": SEEDED}).verdict == "holds"
+    assert check({"a": SEEDED, "b": SEEDED}).verdict == "holds"
     assert check({"a": bad}).verdict == "fails"
-    assert check({"a": GOOD, "b": bad}).verdict == "fails"  # every setting must show it
-    short = SHORT if cid != "X1" else curves_table(batches=1)  # X1: one batch, no interval
-    assert check({"a": GOOD, "b": short}).verdict == "inconclusive"
-    assert check({"a": short}).verdict == "inconclusive"
+    assert check({"a": SEEDED, "b": bad}).verdict == "fails"  # every setting must show it
+    assert check({"a": seeded(seeds=1)}).verdict == "inconclusive"  # one seed: no interval over seeds
+    assert check({"a": seeded(seeds=1)}).note == "one seed: no interval"
+    assert check({"a": SEEDED, "b": seeded(seeds=1)}).verdict == "inconclusive"
+
+
+def test_trajectory_checks_decide_over_seeds_not_points():
+    """More evaluation points of the same runs do not narrow the interval: it is a t interval over the
+    per-seed statistics, at the familywise level of the claim's parts."""
+    c = dynamics.check_D2({"a": SEEDED})
+    per_seed = dynamics.per_seed({"a": SEEDED})
+    assert len(per_seed) == 3 and list(per_seed.seed) == [0, 1, 2]
+    rho = per_seed.rho_hdr.to_numpy()
+    level = 1 - 0.05 / 2  # D2 has two parts
+    half = stats.t.ppf(0.5 + level / 2, 2) * rho.std(ddof=1) / np.sqrt(3)
+    deciding = c.numbers["deciding"]
+    assert deciding in ("a rho_hdr", "a hdr_change")
+    col = deciding.split()[-1]
+    values = per_seed[col].to_numpy()
+    half = stats.t.ppf(0.5 + level / 2, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert c.estimate == pytest.approx(values.mean()) and c.interval[1] == pytest.approx(values.mean() + half)
+    assert "97.5 %" in c.statistic and "3 seeds" in c.statistic
+
+
+def test_trajectory_equal_values_over_seeds_give_no_verdict():
+    """Three identical runs (rho = 1 at every seed): no spread, so no interval and no verdict."""
+    same = pd.concat([curves_table().assign(seed=s) for s in range(3)], ignore_index=True)
+    assert dynamics.check_D1({"a": same}).verdict == "inconclusive"
+
+
+def test_trajectory_degenerate_correlation_at_a_seed_is_inconclusive():
+    """A seed whose MIR never moves has no rank correlation: its part cannot be decided."""
+    flat = seeded()
+    flat.loc[flat.seed == 1, "mir_batch"] = 0.5
+    assert np.isnan(dynamics.per_seed({"a": flat}).rho_mir[1])
+    assert dynamics.check_D1({"a": flat}).verdict == "inconclusive"
 
 
 @pytest.mark.parametrize(
@@ -446,73 +499,64 @@ def test_dynamics_checks_are_inconclusive_without_runs(check):
     assert check({}).verdict == "inconclusive"
 
 
-def test_D1_evidence():
-    c = dynamics.check_D1({"a": GOOD})
+def test_D1_parts_per_seed():
+    c = dynamics.check_D1({"a": SEEDED})
     assert (c.verdict, c.null) == ("holds", 0.0)
-    assert c.estimate == pytest.approx(1.0) and c.interval[0] > 0.9  # rho = 1 over 6 points
-    assert c.numbers["mir_start_end"]["a"] == pytest.approx([0.2, 0.7])
-    assert c.numbers["gap_to_collapse"]["a"] == pytest.approx([MIR_NC - 0.2, MIR_NC - 0.7])
-    assert "0.900" in c.exact  # the exact MIR at the end is reported, not decisive
+    seed0 = c.numbers["per_seed"]["a seed 0"]
+    assert seed0["mir_rise"] == pytest.approx(0.5) and seed0["gap_shrink"] == pytest.approx(0.5)
+    assert seed0["rho_mir"] == pytest.approx(1.0)
+    assert "exact MIR at the end" in c.exact  # the exact MIR at the end is reported, not decisive
 
 
 def test_D1_fails_when_mir_rises_away_from_collapse():
-    """rho(acc, MIR) = 1, but MIR rises past MIR_NC(10): the gap to collapse grows."""
-    c = dynamics.check_D1({"a": curves_table(mir_batch=0.96 + 0.04 * RISE)})
-    assert c.numbers["rho"]["a"] == pytest.approx(1.0) and c.interval[0] > 0
-    assert c.numbers["gap_to_collapse"]["a"] == pytest.approx([0.96 - MIR_NC, 1.0 - MIR_NC])
-    assert c.verdict == "fails"
+    """rho(acc, MIR) near 1, but MIR rises past MIR_NC(10): the gap to collapse grows at every seed."""
+    c = dynamics.check_D1({"a": seeded(mir_batch=0.96 + 0.04 * RISE)})
+    assert c.verdict == "fails" and c.numbers["deciding"] == "a gap_shrink"
+    assert c.interval[1] < 0
 
 
 def test_D1_reads_the_number_of_classes():
     """The same curve rises toward MIR_NC(10) but away from MIR_NC(3) = 0.5."""
-    t = curves_table(mir_batch=0.6 + 0.3 * RISE)
+    t = seeded(mir_batch=0.6 + 0.3 * RISE)
     assert dynamics.check_D1({"a": t}).verdict == "holds"
     assert dynamics.check_D1({"a": t.assign(classes=3)}).verdict == "fails"
 
 
 def test_D1_needs_mir_to_end_above_its_start():
-    """A rank correlation alone is not enough: MIR ending below its start moves away from MIR_NC."""
-    wiggle = curves_table(n=12, mir_batch=[0.5, *np.linspace(0.2, 0.45, 11)])
+    """A rank correlation alone is not enough: MIR ending below its start at every seed fails."""
+    wiggle = seeded(n=12, mir_batch=[0.5, *np.linspace(0.2, 0.45, 11)])
     c = dynamics.check_D1({"a": wiggle})
-    assert c.numbers["rho"]["a"] >= 0.5 and c.numbers["mir_start_end"]["a"] == pytest.approx([0.5, 0.45])
-    assert c.verdict == "fails"
-
-
-def test_D1_inconclusive_with_three_points():
-    c = dynamics.check_D1({"a": SHORT})
-    assert c.estimate == pytest.approx(1.0) and c.interval == [None, None]
-    assert c.verdict == "inconclusive"
+    assert c.numbers["per_seed"]["a seed 0"]["rho_mir"] >= 0.5
+    assert c.verdict == "fails" and c.numbers["deciding"] in ("a mir_rise", "a gap_shrink")
 
 
 def test_D1_D2_decided_on_the_batch_means():
     """Exact MIR falling and exact HDR rising do not change verdicts taken on the batch means."""
-    flipped = curves_table(mir=0.9 - 0.5 * RISE, hdr=0.2 + 0.5 * RISE)
+    flipped = seeded(mir=0.9 - 0.5 * RISE, hdr=0.2 + 0.5 * RISE)
     assert dynamics.check_D1({"a": flipped}).verdict == "holds"
     assert dynamics.check_D2({"a": flipped}).verdict == "holds"
 
 
-def test_D2_evidence_and_the_end_below_start():
-    c = dynamics.check_D2({"a": GOOD})
-    assert c.estimate == pytest.approx(-1.0) and c.interval[1] < -0.9 and c.null == 0.0
-    assert c.numbers["hdr_change"]["a"] == pytest.approx(-0.5)
-    # HDR falls through the run except for a last jump above its start: rho < 0 but HDR ends higher
-    jump = curves_table(n=12, hdr_batch=[*np.linspace(0.8, 0.3, 11), 0.85])
+def test_D2_fails_when_hdr_ends_above_its_start():
+    # HDR falls through each run except for a last jump above its start: rho < 0 but HDR ends higher
+    jump = seeded(n=12, hdr_batch=[*np.linspace(0.8, 0.3, 11), 0.85])
     j = dynamics.check_D2({"a": jump})
-    assert j.numbers["rho"]["a"] < 0 and j.numbers["hdr_change"]["a"] == pytest.approx(0.05)
-    assert j.verdict == "fails"
+    assert j.numbers["per_seed"]["a seed 0"]["rho_hdr"] < 0
+    assert j.numbers["per_seed"]["a seed 0"]["hdr_change"] == pytest.approx(0.05)
+    assert j.verdict == "fails" and j.numbers["deciding"] == "a hdr_change"
 
 
 def test_X2_numbers():
-    c = dynamics.check_X2({"a": GOOD})
+    c = dynamics.check_X2({"a": SEEDED})
     assert c.verdict == "holds" and c.null == 0.0
-    rho = c.numbers["rho"]
-    assert [rho[f"a mir {nc}"] for nc in dynamics.NC_COLUMNS] == pytest.approx([-1.0] * 3)
-    assert [rho[f"a hdr {nc}"] for nc in dynamics.NC_COLUMNS] == pytest.approx([1.0] * 3)
+    corr = dynamics.nc_correlations({"a": SEEDED})
+    assert (corr.loc[("a", "mir")] < -0.8).all() and (corr.loc[("a", "hdr")] > 0.8).all()
+    assert "99.17 %" in c.statistic  # six parts: 1 - 0.05 / 6
 
 
 def test_X2_fails_when_hdr_moves_against_an_nc_measure():
-    c = dynamics.check_X2({"a": curves_table(nc1=0.5 + 1.5 * RISE)})  # NC1 grows while HDR falls
-    assert c.verdict == "fails" and c.numbers["rho"]["a hdr nc1"] == pytest.approx(-1.0)
+    c = dynamics.check_X2({"a": seeded(nc1=0.5 + 1.5 * RISE)})  # NC1 grows while HDR falls
+    assert c.verdict == "fails" and c.numbers["deciding"] in ("a nc1_mir", "a nc1_hdr")
 
 
 def test_X1_evidence():
@@ -571,19 +615,24 @@ def path_table(
     end_acc: float = 0.9,
     seeds=(0, 1, 2),
     setting: str | None = None,
+    k: int = 0,
+    pair: str = lmc.SAME,
+    peak: float = 0.5,
 ) -> pd.DataFrame:
-    """One learning rate's paths, one per seed: accuracy drops by ``barrier`` mid-path from ``end_acc`` at
+    """One learning rate's paths (spawned at ``k``, of ``pair``), one per seed: accuracy drops by ``barrier`` mid-path from ``end_acc`` at
     both ends, batch-mean MIR rises by ``mir_bump`` at omega = 0.5 and HDR dips by ``hdr_dip`` next to both
     ends (so the MIR and HDR ranges are ``|mir_bump|`` and ``|hdr_dip|``); recomputed BN is flat. Each effect
-    is a number (spread over seeds, see ``per_seed``) or one value per seed."""
+    is a number (spread over seeds, see ``per_seed``) or one value per seed. ``peak`` moves the accuracy dip
+    (a tent with its lowest point there); MIR's bump stays at omega = 0.5."""
     n, tables = len(seeds), []
-    for k, seed in enumerate(seeds):
-        b, m, h = (per_seed(v, n)[k] for v in (barrier, mir_bump, hdr_dip))
+    dip = np.minimum(OMEGAS / peak, (1 - OMEGAS) / (1 - peak))
+    for j, seed in enumerate(seeds):
+        b, m, h = (per_seed(v, n)[j] for v in (barrier, mir_bump, hdr_dip))
         interp = pd.DataFrame(
             {
                 "omega": OMEGAS,
                 "variant": "interpolated BN",
-                "acc": end_acc - b * TENT,
+                "acc": end_acc - b * dip,
                 "mir_batch": 0.5 + m * TENT,
                 "hdr_batch": 0.3 - h * NEAR_ENDS,
             }
@@ -591,7 +640,7 @@ def path_table(
         interp["mir"], interp["hdr"] = interp.mir_batch + 0.1, interp.hdr_batch + 0.1
         recomputed = interp.assign(variant="recomputed BN", acc=end_acc)
         tables += [interp.assign(seed=seed), recomputed.assign(seed=seed)]
-    out = pd.concat(tables, ignore_index=True).assign(lr=lr)
+    out = pd.concat(tables, ignore_index=True).assign(lr=lr, k=k, pair=pair)
     return out if setting is None else out.assign(setting=setting)
 
 
@@ -633,15 +682,26 @@ def test_L1(table, verdict):
 
 
 def test_L1_evidence():
-    c = lmc.check_L1(paths(BROKEN_HIGH, path_table(3e-4, barrier=0.015, mir_bump=0.03, hdr_dip=0.04)))
-    half = stats.t.ppf(0.975, 2) * 0.004 / np.sqrt(3)  # HDR ranges 0.036, 0.04, 0.044
+    c = lmc.check_L1(paths(BROKEN_HIGH, path_table(3e-4, barrier=0.015, mir_bump=0.02, hdr_dip=0.03)))
+    # HDR ranges 0.027, 0.03, 0.033; two parts (MIR and HDR range), so each interval is at 97.5 %
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * 0.003 / np.sqrt(3)
     assert c.verdict == "holds"
-    assert c.estimate == pytest.approx(0.04) and c.interval == pytest.approx([0.04 - half, 0.04 + half])
-    assert c.numbers["ranges"]["lr 0.0003 mir"] == pytest.approx(
-        [0.03, 0.03 - half * 0.75, 0.03 + half * 0.75]
+    assert c.estimate == pytest.approx(0.03) and c.interval == pytest.approx([0.03 - half, 0.03 + half])
+    assert c.numbers["ranges"]["lr 0.0003: MIR range"] == pytest.approx(
+        [0.02, 0.02 - half * 2 / 3, 0.02 + half * 2 / 3]
     )
-    assert "lr 0.03 mir" not in c.numbers["ranges"]  # ranges are read where LMC holds only
+    assert "lr 0.03: MIR range" not in c.numbers["ranges"]  # ranges are read where LMC holds only
+    assert "97.5 %" in c.threshold
     assert lmc.check_L1(paths(BROKEN_HIGH)).note == "no learning rate with LMC"
+
+
+def test_L1_flat_paths_are_chosen_by_every_seed_and_the_interval_not_the_mean():
+    """Mean barrier 0.015 (<= 0.02), but one seed at 0.035: the path is not flat, so L1 has nothing to read."""
+    t = paths(BROKEN_HIGH, path_table(3e-4, barrier=(0.005, 0.005, 0.035)))
+    c = lmc.check_L1(t)
+    assert c.verdict == "inconclusive" and c.note == "no learning rate with LMC"
+    # a path that never dips below the line (barrier 0 at every seed) is flat without an interval
+    assert lmc.is_flat(lmc.per_seed(FLAT_LOW)) and not lmc.is_broken(lmc.per_seed(FLAT_LOW))
 
 
 @pytest.mark.parametrize(
@@ -662,11 +722,34 @@ def test_L2(table, verdict):
 
 def test_L2_evidence():
     c = lmc.check_L2(paths(BROKEN_HIGH, FLAT_LOW))
-    half = stats.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)  # bumps 0.18, 0.2, 0.22
-    assert c.estimate == pytest.approx(0.2) and c.interval == pytest.approx([0.2 - half, 0.2 + half])
+    # dips -0.09, -0.1, -0.11 and bumps 0.18, 0.2, 0.22; two parts at 97.5 %: the dip, nearer 0, is shown
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * 0.01 / np.sqrt(3)
+    assert c.numbers["deciding"] == "lr 0.03: HDR dip"
+    assert c.estimate == pytest.approx(-0.1) and c.interval == pytest.approx([-0.1 - half, -0.1 + half])
     assert c.numbers["barriers"] == pytest.approx({"lr 0.03": 0.5, "lr 0.0003": 0.0})
     none = lmc.check_L2(paths(FLAT_LOW, path_table(0.01, barrier=0.05)))
     assert none.label == "inconclusive (no barrier)" and none.estimate is None
+
+
+def test_L2_reads_the_bump_where_the_barrier_is():
+    """Accuracy dips furthest at omega = 0.2, where MIR is only 0.4 of its mid-path bump: the bump is read
+    there, not at omega = 0.5."""
+    t = paths(path_table(0.03, barrier=0.5, mir_bump=0.2, hdr_dip=0.1, peak=0.2), FLAT_LOW)
+    s = lmc.per_seed(t)
+    assert s[s.lr == 0.03].barrier_omega.tolist() == pytest.approx([0.2] * 3)
+    assert s[s.lr == 0.03].mir_bump.tolist() == pytest.approx([0.2 * 0.4 * f for f in (0.9, 1.0, 1.1)])
+    c = lmc.check_L2(t)
+    assert c.verdict == "holds" and c.numbers["barrier_omega"] == pytest.approx({"lr 0.03": 0.2})
+
+
+def test_L2_reports_the_negative_control():
+    control = path_table(0.03, barrier=0.6, pair=lmc.DIFFERENT)
+    c = lmc.check_L2(paths(BROKEN_HIGH, FLAT_LOW, control))
+    shown = c.numbers["negative_control"]["lr 0.03 (different init)"]
+    assert shown["detected"] and shown["barrier"][0] == pytest.approx(0.6)
+    assert "different init" not in c.statistic  # L2 is decided on spawned copies only
+    undetected = lmc.check_L2(paths(BROKEN_HIGH, path_table(0.03, barrier=0.01, pair=lmc.DIFFERENT)))
+    assert not undetected.numbers["negative_control"]["lr 0.03 (different init)"]["detected"]
 
 
 def test_L2_needs_both_parts():
@@ -692,9 +775,17 @@ def test_L3(table, verdict):
 
 def test_L3_evidence():
     c = lmc.check_L3(paths(BROKEN_HIGH, path_table(3e-3, barrier=0.2), FLAT_LOW))
-    half = stats.t.ppf(0.975, 2) * 0.05 / np.sqrt(3)  # paired drops 0.45, 0.5, 0.55 (lr 0.03 to 3e-4)
-    assert c.estimate == pytest.approx(0.5) and c.interval == pytest.approx([0.5 - half, 0.5 + half])
+    # paired drops 0.45, 0.5, 0.55 (lr 0.03 to 3e-4); four parts, so 98.75 % intervals
+    half = stats.t.ppf(1 - 0.0125 / 2, 2) * 0.05 / np.sqrt(3)
     numbers = c.numbers["settings"][""]
+    assert numbers["parts"]["barrier drop"] == pytest.approx([0.5, 0.5 - half, 0.5 + half])
+    assert set(numbers["parts"]) == {
+        "barrier drop",
+        "accuracy range drop",
+        "MIR range drop",
+        "HDR range drop",
+    }
+    assert numbers["restored"] and c.interval[0] > 0
     assert numbers["barriers"] == pytest.approx({"0.03": 0.5, "0.003": 0.2, "0.0003": 0.0})
     assert numbers["comparable"] == [0.03, 0.003, 0.0003]
 
@@ -702,11 +793,20 @@ def test_L3_evidence():
 def test_L3_paired_by_seed():
     """The drop is paired by seed: seed-to-seed variation shared by both learning rates cancels, and the
     rows' order does not matter."""
-    top = path_table(0.03, barrier=(0.2, 0.5, 0.8))
-    low = path_table(3e-4, barrier=(0.19, 0.49, 0.79)).iloc[::-1]  # 0.01 below the top at every seed
+    top = path_table(0.03, barrier=(0.4, 0.5, 0.6))
+    low = path_table(3e-4, barrier=(0.39, 0.48, 0.59)).iloc[::-1]  # 0.01-0.02 below the top at every seed
     c = lmc.check_L3(paths(top, low))
-    assert c.estimate == pytest.approx(0.01) and c.interval == pytest.approx([0.01, 0.01])
-    assert c.verdict == "inconclusive"  # a real drop, but lr 3e-4 is neither flat nor clearly broken
+    drop = c.numbers["settings"][""]["parts"]["barrier drop"]
+    assert drop[0] == pytest.approx(0.04 / 3) and drop[1] < drop[0] < drop[2] < 0.1
+    assert c.verdict == "fails"  # a small drop, but lr 3e-4 is still broken
+
+
+def test_L3_tests_the_fluctuations():
+    """The barrier drops and LMC is restored, but MIR varies as much along the low rate's path: the
+    "shrinks the fluctuations" part fails."""
+    t = paths(BROKEN_HIGH, path_table(3e-4, mir_bump=0.4))
+    c = lmc.check_L3(t)
+    assert c.verdict == "fails" and c.numbers["settings"][""]["parts"]["MIR range drop"][2] < 0
 
 
 def test_L3_holds_at_the_lowest_comparable_lr():
@@ -744,12 +844,42 @@ def test_L3_end_accuracy_reads_the_interpolated_bn_ends():
 
 
 def test_L3_every_setting_must_hold():
-    holds = paths(path_table(0.03, barrier=0.5, setting="a"), path_table(3e-4, setting="a"))
+    holds = paths(
+        path_table(0.03, barrier=0.5, mir_bump=0.2, hdr_dip=0.1, setting="a"), path_table(3e-4, setting="a")
+    )
     fails = paths(path_table(0.03, barrier=0.2, setting="b"), path_table(3e-4, barrier=0.5, setting="b"))
     assert lmc.check_L3(holds).verdict == "holds"
     c = lmc.check_L3(paths(holds, fails))
     assert c.verdict == "fails" and set(c.numbers["settings"]) == {"a", "b"}
     assert c.estimate == pytest.approx(-0.3)  # the evidence of the setting that does not hold
+
+
+SPAWN_FLAT = path_table(0.03, barrier=0.005, k=100)
+
+
+@pytest.mark.parametrize(
+    "table, verdict, note",
+    [
+        (paths(BROKEN_HIGH, path_table(0.03, barrier=0.2, k=20), SPAWN_FLAT), "holds", ""),
+        (paths(BROKEN_HIGH, path_table(0.03, barrier=0.4, k=100)), "fails", ""),  # still broken late
+        (paths(BROKEN_HIGH, path_table(0.03, barrier=0.7, k=100)), "fails", ""),  # barrier grows with k
+        (paths(BROKEN_HIGH, path_table(0.03, barrier=0.05, k=100)), "inconclusive", ""),  # lower, not flat
+        (paths(path_table(0.03, barrier=0.05), SPAWN_FLAT), "inconclusive", "no barrier at k = 0"),
+        (BROKEN_HIGH, "inconclusive", "one spawn step"),
+    ],
+    ids=["holds", "still broken", "grows", "in between", "no barrier", "k = 0 only"],
+)
+def test_X6(table, verdict, note):
+    c = lmc.check_X6(table)
+    assert (c.id, c.verdict, c.note) == ("X6", verdict, note)
+
+
+def test_X6_numbers_say_where_stability_sets_in():
+    c = lmc.check_X6(paths(BROKEN_HIGH, path_table(0.03, barrier=0.2, k=20), SPAWN_FLAT))
+    assert c.numbers["stable_from"] == 100 and set(c.numbers["barrier_by_k"]) == {"0", "20", "100"}
+    assert c.estimate == pytest.approx(0.5 - 0.005) and c.interval[0] > 0  # drop from k = 0 to k = 100
+    # L3 reads the learning-rate axis at k = 0 only: the spawned paths do not enter it
+    assert lmc.check_L3(paths(BROKEN_HIGH, SPAWN_FLAT)).note == "one learning rate"
 
 
 def test_L3_fails_when_only_the_lower_lr_shows_a_barrier():
@@ -758,8 +888,12 @@ def test_L3_fails_when_only_the_lower_lr_shows_a_barrier():
 
 
 def test_L3_pairs_the_common_seeds():
-    t = paths(BROKEN_HIGH, path_table(3e-4, seeds=(0, 1)))
-    assert lmc.check_L3(t).verdict == "holds"  # drops 0.45, 0.5 over the common seeds 0 and 1
+    t = paths(path_table(0.03, barrier=0.5, mir_bump=0.2, hdr_dip=0.1, seeds=(0, 1, 2, 3)), FLAT_LOW)
+    c = lmc.check_L3(t)
+    assert c.verdict == "holds"  # seed 3 has no partner at lr 3e-4: the drop is read over seeds 0-2
+    assert c.numbers["settings"][""]["parts"]["barrier drop"][0] == pytest.approx(
+        np.mean([0.425, 0.475, 0.525])
+    )
 
 
 # -------------------------------------------------------------------------------- label_smoothing: S1
@@ -1552,50 +1686,46 @@ def test_E2_inconclusive_without_variants(keep):
 # --------------------------------------------------------------------------------- own network: X3
 
 
-def own_curves(**columns) -> dict[str, pd.DataFrame]:
-    """One ResNet-18 run in the form ``own_network.curves`` gives, built on the dynamics tables above."""
-    return {"fashion_mnist / resnet18": curves_table(**columns).assign(model="resnet18")}
+def own_curves(seeds: int = 3, **columns) -> dict[str, pd.DataFrame]:
+    """ResNet-18 runs at ``seeds`` seeds in the form ``own_network.curves`` gives (the dynamics tables above)."""
+    return {"fashion_mnist / resnet18": seeded(seeds, **columns).assign(model="resnet18")}
 
 
-def test_X3_holds_with_the_weaker_correlation_as_evidence():
-    """D1 and D2 hold; HDR falls less in step with accuracy than MIR rises, so D2's rho is the evidence."""
-    hdr = 0.8 - 0.5 * RISE + np.array([0.0, 0.0, 0.0, 0.0, 0.2, 0.0])  # one step up: rho(acc, HDR) > -1
-    table = own_curves(hdr_batch=hdr)
-    c = own_network.check_X3(table)
-    d2 = dynamics.check_D2(table)
+def test_X3_holds_on_the_five_parts_of_D1_and_D2():
+    c = own_network.check_X3(own_curves())
     assert (c.id, c.verdict, c.null) == ("X3", "holds", 0.0)
-    assert c.numbers["weaker"] == "D2" and -1 < c.estimate < 0
-    assert (c.estimate, c.interval, c.method) == (d2.estimate, d2.interval, d2.method)
-    assert c.numbers["D1"]["verdict"] == "holds" and c.numbers["D2"]["verdict"] == "holds"
-    assert "rho(acc, MIR)" in c.statistic and "rho(acc, HDR)" in c.statistic
-    assert "exact MIR at the end" in c.exact and "exact HDR at the end" in c.exact
+    assert set(c.numbers["per_seed"]["fashion_mnist / resnet18 seed 0"]) == {
+        "rho_mir",
+        "mir_rise",
+        "gap_shrink",
+        "rho_hdr",
+        "hdr_change",
+    }
+    assert "99 %" in c.statistic and "Bonferroni over 5 parts" in c.statistic
+    assert "exact MIR at the end" in c.exact
 
 
 @pytest.mark.parametrize(
-    "columns, failing",
+    "columns, deciding",
     [
-        (dict(mir_batch=0.7 - 0.5 * RISE), "D1"),  # MIR falls as accuracy rises
-        (dict(hdr_batch=0.3 + 0.5 * RISE), "D2"),  # HDR rises with accuracy
-        (dict(mir_batch=0.7 - 0.5 * RISE, hdr_batch=0.3 + 0.5 * RISE), "both"),
+        (dict(mir_batch=0.7 - 0.5 * RISE), ("rho_mir", "mir_rise", "gap_shrink")),  # MIR falls with accuracy
+        (dict(hdr_batch=0.3 + 0.5 * RISE), ("rho_hdr", "hdr_change")),  # HDR rises with accuracy
     ],
 )
-def test_X3_fails_when_either_part_fails(columns, failing):
+def test_X3_fails_when_a_part_of_D1_or_D2_fails(columns, deciding):
     c = own_network.check_X3(own_curves(**columns))
-    parts = {k: c.numbers[k]["verdict"] for k in ("D1", "D2")}
-    assert c.verdict == "fails"
-    assert [k for k, v in parts.items() if v == "fails"] == (["D1", "D2"] if failing == "both" else [failing])
-    assert c.estimate < 0 if failing != "D2" else c.estimate > 0  # the wrong-way correlation is the weaker
+    assert c.verdict == "fails" and c.numbers["deciding"].split()[-1] in deciding
+    assert c.interval[1] < 0 if deciding[0] == "rho_mir" else c.interval[0] > 0  # shown: the wrong-way part
 
 
-def test_X3_inconclusive_when_a_part_is_and_none_fails():
-    """Three evaluations: rank correlations of 1, but no Fisher-z interval, so D1 and D2 are inconclusive."""
-    c = own_network.check_X3({"a": SHORT})
-    assert (c.numbers["D1"]["verdict"], c.numbers["D2"]["verdict"]) == ("inconclusive", "inconclusive")
-    assert c.verdict == "inconclusive" and c.interval == [None, None]
-    # D2 holds, D1's interval straddles 0 (MIR ends above its start, rho about 0.09): inconclusive, not holds
-    mixed = own_network.check_X3({"a": curves_table(mir_batch=[0.2, 0.6, 0.5, 0.25, 0.3, 0.4])})
-    assert (mixed.numbers["D1"]["verdict"], mixed.numbers["D2"]["verdict"]) == ("inconclusive", "holds")
-    assert mixed.verdict == "inconclusive" and mixed.numbers["weaker"] == "D1"
+def test_X3_inconclusive_with_one_seed_or_a_straddling_part():
+    assert own_network.check_X3(own_curves(seeds=1)).verdict == "inconclusive"
+    # seed 2's MIR wanders (rho about 0.09) while the others rise: the rho part straddles 0, nothing fails
+    mixed = own_curves()
+    t = mixed["fashion_mnist / resnet18"]
+    t.loc[t.seed == 2, "mir_batch"] = [0.2, 0.6, 0.5, 0.25, 0.3, 0.4]
+    c = own_network.check_X3(mixed)
+    assert c.verdict == "inconclusive" and c.numbers["deciding"].endswith("rho_mir")
 
 
 def test_X3_without_runs_is_inconclusive():

@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -101,3 +102,107 @@ def test_configs_exist_for_every_profile(experiment, profile):
         if profile != "paper":  # pruning prunes chapter 04's eps = 0 models of each seed
             assert cfg.train == registry.config("label_smoothing", profile).train
         assert np.isclose(max(cfg.sparsities), 0.9)
+
+
+def _supervised(**changes):
+    from paperlib.train.supervised import Supervised
+
+    base = registry.config("lmc", "smoke").train
+    cfg = dataclasses.replace(base, **changes)
+    return Supervised(dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, steps=6)))
+
+
+def _weights(method) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in method.model.parameters()])
+
+
+def test_spawned_copies_share_their_first_k_steps_and_then_part():
+    """Two copies spawned at k = 3 (same seed, different data_seed) train identically for three steps and
+    differently after; without a spawn step the data orders differ from the first step."""
+    a, b = _supervised(data_seed=1, spawn_step=3), _supervised(data_seed=2, spawn_step=3)
+    for step in range(3):
+        a.step(step), b.step(step)
+    assert torch.equal(_weights(a), _weights(b))
+    a.step(3), b.step(3)
+    assert not torch.equal(_weights(a), _weights(b))
+    c, d = _supervised(data_seed=1), _supervised(data_seed=2)
+    c.step(0), d.step(0)
+    assert not torch.equal(_weights(c), _weights(d))
+
+
+def test_spawn_step_must_leave_steps_to_train_apart():
+    base = registry.config("lmc", "smoke").train
+    with pytest.raises(ValueError, match="spawn_step .* must be below"):
+        dataclasses.replace(base, spawn_step=base.recipe.steps)
+
+
+def test_lmc_pairs_and_paths():
+    base = registry.config("lmc", "smoke").train
+    a, b = lmc.endpoint_configs(base, lmc.SAME, spawn_step=5)
+    assert (a.seed, a.data_seed, a.spawn_step) == (b.seed, b.data_seed - 1, b.spawn_step) == (base.seed, 1, 5)
+    c, d = lmc.endpoint_configs(base, lmc.DIFFERENT)
+    assert c.data_seed == d.data_seed and d.seed == c.seed + lmc.CONTROL_OFFSET
+    with pytest.raises(ValueError, match="pair must be"):
+        lmc.endpoint_configs(base, "other")
+    cfg = dataclasses.replace(
+        registry.config("lmc", "smoke"),
+        lrs=(0.1, 0.01),
+        lr_steps=(60, 120),
+        spawn_steps=(0, 20),
+        control=True,
+    )
+    assert lmc.studies(cfg) == [
+        (0.1, 60, 0, lmc.SAME),
+        (0.01, 120, 0, lmc.SAME),
+        (0.1, 60, 20, lmc.SAME),
+        (0.1, 60, 0, lmc.DIFFERENT),
+    ]
+    with pytest.raises(ValueError, match="one per learning rate"):
+        dataclasses.replace(cfg, lr_steps=(60,))
+
+
+def test_distance_between_end_points():
+    sa = {"w": torch.tensor([3.0, 0.0]), "n": torch.tensor(1)}
+    sb = {"w": torch.tensor([0.0, 4.0]), "n": torch.tensor(2)}
+    d, rel = lmc.distance(sa, sb)
+    assert d == pytest.approx(5.0) and rel == pytest.approx(5.0 / 3.5)  # integer buffers are left out
+
+
+def test_cpu_lmc_runs_the_pilots_choice():
+    """The cpu profile's first learning rate is the configuration the pilot's rule chose from its stored table
+    (benchmarks/lmc_pilot.csv, written by `python -m benchmarks.lmc_pilot`)."""
+    from paperlib.experiments import lmc_pilot
+
+    table = lmc_pilot.stored()
+    chosen = lmc_pilot.choose(table)
+    assert chosen is not None and set(table.seed) == set(lmc_pilot.PILOT_SEEDS)
+    assert not set(lmc_pilot.PILOT_SEEDS) & set(registry.config("lmc", "cpu").seeds)  # not a reported seed
+    picked = lmc_pilot.candidates()[chosen].recipe
+    cpu = registry.config("lmc", "cpu")
+    first = dataclasses.replace(
+        cpu.train.recipe, lr=cpu.lrs[0], steps=(cpu.lr_steps or (None,))[0] or cpu.train.recipe.steps
+    )
+    assert first == picked
+    # the rule: candidates in cost order, the first above the bar; the pilot stopped there
+    s = lmc_pilot.summary(table)
+    assert list(s.index)[-1] == chosen and (s.barrier.iloc[:-1] <= lmc.BROKEN).all()
+    assert list(s.cost_gflop_steps) == sorted(s.cost_gflop_steps)
+
+
+def test_pilot_rule_picks_the_cheapest_candidate_above_the_bar():
+    from paperlib.experiments import lmc_pilot
+
+    rows = [
+        ("a", 1, 10.0, 0.05),
+        ("a", 2, 10.0, 0.07),
+        ("b", 1, 20.0, 0.2),
+        ("b", 2, 20.0, 0.15),
+        ("c", 1, 5.0, 0.3),
+        ("c", 2, 5.0, 0.01),
+    ]  # c is cheapest but its mean is 0.155 > 0.10
+    t = pd.DataFrame(rows, columns=["candidate", "seed", "cost_gflop_steps", "barrier"]).assign(
+        barrier_recomputed_bn=0.0, end_acc=0.9, relative_distance=0.5
+    )
+    assert lmc_pilot.choose(t) == "c"
+    assert lmc_pilot.choose(t[t.candidate == "b"]) == "b"
+    assert lmc_pilot.choose(t[t.candidate == "a"]) is None

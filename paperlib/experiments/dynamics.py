@@ -59,13 +59,32 @@ TRAJECTORY_COLUMNS = [
 ]
 
 
-def trajectory_runs(profile: str, **overrides: Any) -> list[runs.Run]:
+def trajectory_configs(profile: str, **overrides: Any) -> list:
     """The runs D1, D2 and X2 are decided on: several seeds of supervised training with evaluation curves,
     which are chapter 04's unsmoothed runs (the same kind of run as chapter 02's, shorter, one per seed)."""
     from . import label_smoothing  # imports this module
 
-    cfgs = [c for c in label_smoothing.SPEC.sweep(profile, **overrides) if c.label_smoothing == 0]
-    return common.train_supervised_all(cfgs)
+    return [c for c in label_smoothing.SPEC.sweep(profile, **overrides) if c.label_smoothing == 0]
+
+
+def trajectory_runs(profile: str, **overrides: Any) -> list[runs.Run]:
+    """The finished runs of ``trajectory_configs`` (trained or resumed where not done yet)."""
+    return common.train_supervised_all(trajectory_configs(profile, **overrides))
+
+
+def trajectory_scale(profile: str, **overrides: Any) -> dict[str, Any]:
+    """What D1, D2 and X2 rest on: data, model, steps, evaluations per run and seeds of the trajectory runs."""
+    cfgs = trajectory_configs(profile, **overrides)
+    r, data = cfgs[0].recipe, sorted({c.recipe.dataset for c in cfgs})
+    models = sorted({c.recipe.model for c in cfgs})
+    return {
+        "profile": profile,
+        "data": data if len(data) > 1 else data[0],
+        "model": models if len(models) > 1 else models[0],
+        "steps": r.steps,
+        "evaluations": r.steps // r.eval_every + 1,
+        "seeds": sorted({c.seed for c in cfgs}),
+    }
 
 
 def seed_tables(all_runs: list[runs.Run]) -> dict[str, pd.DataFrame]:
