@@ -25,7 +25,7 @@ from typing import Any
 
 from . import registry
 from .configs import PROFILES
-from .experiments import common, freematch, info_losses, pruning
+from .experiments import common, freematch, info_losses, lmc, pruning
 from .experiments.spec import Experiment
 from .runs import config_hash
 from .train.freematch import FreeMatchConfig
@@ -111,21 +111,21 @@ def step_kind(config: Any) -> StepKind:
 
 
 def _lmc(study: Any) -> list[Job]:
-    """``lmc.sweep``: per learning rate and seed, the two end-point runs (data order seeds seed + 1 and + 2)."""
-    out = []
-    for lr in study.lrs:
+    """``lmc.sweep``: the two end-point runs of every path (``lmc.studies``: learning rates, spawn steps, the
+    negative control) and seed; runs that two paths share (the control's first network) are counted once."""
+    out: dict[str, Job] = {}
+    for lr, steps, k, pair in lmc.studies(study):
         for seed in study.seeds:
-            base = common.with_recipe(dataclasses.replace(study.train, seed=seed), lr=lr)
-            out += [
-                Job.of(common.SUPERVISED_STORE, dataclasses.replace(base, data_seed=base.seed + k))
-                for k in (1, 2)
-            ]
-    return out
+            base = common.with_recipe(dataclasses.replace(study.train, seed=seed), lr=lr, steps=steps)
+            for cfg in lmc.endpoint_configs(base, pair, k):
+                job = Job.of(common.SUPERVISED_STORE, cfg)
+                out.setdefault(config_hash(common.SUPERVISED_STORE, cfg), job)
+    return list(out.values())
 
 
 def _pruning(study: Any) -> list[Job]:
-    """``pruning.run``: the supervised run of every seed (and of the independent network's seed, which is
-    another seed of the sweep unless there is one seed only), then ``finetune_steps`` steps per sparsity and
+    """``pruning.run``: the supervised run of every seed and of its independent network's seed (a seed of its
+    own, ``pruning.independent_seed``), then ``finetune_steps`` steps per sparsity and
     seed (the measurements are not counted)."""
     seeds = dict.fromkeys([*study.seeds, *(pruning.independent_seed(study.seeds, s) for s in study.seeds)])
     out = [Job.of(common.SUPERVISED_STORE, dataclasses.replace(study.train, seed=s)) for s in seeds]
