@@ -305,6 +305,11 @@ def is_broken(rows: pd.DataFrame) -> bool:
     return len(values) >= 2 and float(values.mean()) > BROKEN and bool((values > FLAT).all())
 
 
+def _level_text(level: float, parts: int) -> str:
+    """' (97.5 %, Bonferroni over 2 parts)', or nothing when there are no parts."""
+    return f" ({100 * level:.4g} %, Bonferroni over {parts} parts)" if parts else ""
+
+
 def _parts_text(parts: dict[str, Interval]) -> str:
     return "; ".join(f"{name} {i.text(3)}" for name, i in parts.items())
 
@@ -346,8 +351,8 @@ def check_L1(table: pd.DataFrame) -> Check:
         holds,
         fails,
         _parts_text(ranges) or "no path with a barrier interval within the flat limit",
-        f"range intervals ({100 * level:.4g} %, Bonferroni over {len(ranges)} parts) below {RANGE_L1} on every "
-        f"path whose barrier interval lies within {FLAT}",
+        f"range intervals below {RANGE_L1}{_level_text(level, len(ranges))} on every path where LMC holds (every "
+        f"seed's barrier and its interval within {FLAT})",
         evidence=worst,
         null=RANGE_L1,
         note="" if flat else "no learning rate with LMC",
@@ -387,8 +392,8 @@ def check_L2(table: pd.DataFrame) -> Check:
         holds,
         fails,
         _parts_text(parts) or f"no path between spawned copies with a mean barrier above {BROKEN}",
-        f"bump interval above 0 and dip interval below 0 ({100 * level:.4g} %, Bonferroni over {len(parts)} "
-        f"parts) on every path whose mean barrier is above {BROKEN:.2f}",
+        f"bump interval above 0 and dip interval below 0{_level_text(level, len(parts))} on every path whose "
+        f"mean barrier is above {BROKEN:.2f}",
         evidence=parts[shown] if shown else None,
         null=0.0,
         note="" if broken else "no barrier",
