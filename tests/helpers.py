@@ -81,15 +81,16 @@ def _value(cfg, path: str):
 
 
 def _smaller(cut, value) -> bool:
-    if isinstance(cut, tuple):
-        return len(cut) < len(value)
+    if isinstance(cut, tuple):  # shorter, or as long with no item larger (LMC's spawn steps)
+        same = len(cut) == len(value) and cut != tuple(value) and all(c <= v for c, v in zip(cut, value))
+        return len(cut) < len(value) or same
     return value is None or cut < value
 
 
 def cut_settings(cfg, cuts: dict) -> dict:
     """``cuts`` (setting leaf name -> value) by full dotted path, for every setting of ``cfg`` whose leaf name
     is cut and whose value the cut makes smaller (a validation split of 0 stays 0, a list keeps its length
-    unless the cut is shorter). Full paths reach every nested copy of a setting in a study config."""
+    unless the cut is shorter or, as long, has no larger item). Full paths reach every nested copy of a setting in a study config."""
     from paperlib.configs import paths
 
     out = {}

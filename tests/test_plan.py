@@ -28,6 +28,7 @@ CUTS = {
     "bn_batches": 1,
     "sparsities": (0.9,),
     "finetune_steps": 1,
+    "spawn_steps": (0, 1),  # LMC's copies spawned after one of the two steps
 }
 RUNNABLE = [name for name, spec in registry.experiments_by_name().items() if spec.runnable]
 

@@ -242,7 +242,9 @@ def check_X2(curves: dict[str, pd.DataFrame]) -> Check:
     return trajectory_check("X2", curves, X2_PARTS, "every interval clear of 0: below for MIR, above for HDR")
 
 
-X1_MARGIN = 0.01  # relative: a batch mean within 1 % of the exact value counts as unbiased
+# relative: a batch mean within 1 % of the exact value counts as unbiased. Set on 2026-11-29, after the first cpu
+# build (2026-11-28); D1, D2 and X2 carry no threshold of their own (the sign of each part against 0).
+X1_MARGIN = 0.01
 
 
 def check_X1(curves: dict[str, pd.DataFrame]) -> Check:
@@ -272,7 +274,8 @@ def check_X1(curves: dict[str, pd.DataFrame]) -> Check:
         holds,
         fails,
         text or "no run",
-        f"interval of the batch mean clear of the exact value by more than {X1_MARGIN:.0%}; fails within it",
+        f"interval of the batch mean clear of the exact value by more than {X1_MARGIN:.0%}; fails within it "
+        "(margin set after the first cpu build)",
         evidence=first[0],
         null=first[1],
         exact=", ".join(f"{e:.3f}" for _, e in ends.values()),

@@ -239,6 +239,8 @@ def batch_bias(
 
 # ------------------------------------------------------------------------------------------------- checks
 
+# Round-off tolerances of the theorem checks, both written with the checks on 2026-11-29 (after the first cpu
+# build of 2026-11-28, which does not bear on them: T1-T4 are synthetic and decided the same at every profile).
 TOL_FORMULA = 1e-10  # T1 / T2: float64 agreement with the closed form
 TOL_RANGE = 1e-9  # T3, T4: round-off allowed at a bound
 
