@@ -85,10 +85,11 @@ def scorecard_page(profile: str, rows: list[dict], chapters: list[str]) -> str:
         "# Scorecard\n\n"
         f"Every claim with its verdict in this build (profile **{profile}**: {summary}). A verdict follows the "
         "rule its chapter wrote before the runs: `holds` when the effect is in the claimed direction and its "
-        "95 % interval excludes the null, `fails` when the interval excludes the claimed effect, "
-        "`inconclusive` otherwise.\n\n"
+        "interval excludes the null, `fails` when the interval excludes the claimed effect, "
+        "`inconclusive` otherwise; a claim of several parts computes each part's interval at the familywise "
+        "95 % level (Bonferroni) and shows the part that decided it.\n\n"
         f"```{{figure}} {FOREST}\n:width: 100%\n:alt: forest plot of the empirical claims\n\n"
-        "Each empirical claim: its estimate (dot) and 95 % interval (bar), coloured by verdict, against the null "
+        "Each empirical claim: its estimate (dot) and deciding interval (bar), coloured by verdict, against the null "
         "or margin it is tested against (dashed). Each line has its own scale: the claims measure different "
         "quantities.\n```\n",
         "\n## At a glance\n",

@@ -126,7 +126,9 @@ def forest(rows: list[dict], width: float = 6.8):
     fig.legend(
         handles=handles, loc="upper center", ncol=5, fontsize=7.5, frameon=False, bbox_to_anchor=(0.5, 1)
     )
-    fig.text(0.42, 1 - 0.42 / height, "estimate and 95 % interval (each line on its own scale)", fontsize=7.5)
+    fig.text(
+        0.42, 1 - 0.42 / height, "estimate and deciding interval (each line on its own scale)", fontsize=7.5
+    )
     return fig
 
 

@@ -82,7 +82,11 @@ def _value(cfg, path: str):
 
 def _smaller(cut, value) -> bool:
     if isinstance(cut, tuple):  # shorter, or as long with no item larger (LMC's spawn steps)
-        same = len(cut) == len(value) and cut != tuple(value) and all(c <= v for c, v in zip(cut, value))
+        same = (
+            len(cut) == len(value)
+            and cut != tuple(value)
+            and all(c <= v for c, v in zip(cut, value, strict=True))
+        )
         return len(cut) < len(value) or same
     return value is None or cut < value
 

@@ -114,5 +114,7 @@ def stored() -> pd.DataFrame:
     """The pilot table as ``python -m benchmarks.lmc_pilot`` last wrote it (its times were taken on a machine
     shared with other jobs: only the cost column, counted, enters the rule)."""
     if not STORED.exists():
-        raise FileNotFoundError(f"no pilot table at {STORED}: run `python -m benchmarks.lmc_pilot` to measure it")
+        raise FileNotFoundError(
+            f"no pilot table at {STORED}: run `python -m benchmarks.lmc_pilot` to measure it"
+        )
     return pd.read_csv(STORED)
