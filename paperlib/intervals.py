@@ -94,7 +94,7 @@ def mean_interval(
     mean = float(x.mean()) if n else math.nan
     if n < 2 or not np.isfinite(x).all():
         return Interval(mean, math.nan, math.nan, n, f"t interval over {what}")
-    if np.unique(x).size < 2:
+    if _no_spread(x - mean, x):  # equal values, or equal up to round-off (differences of equal steps)
         return Interval(mean, math.nan, math.nan, n, f"no interval: no spread over {n} {what}")
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return Interval(mean, mean - half, mean + half, n, f"t interval over {n} {what}{_pct(level)}")

@@ -46,6 +46,12 @@ def test_mean_interval_of_equal_values_gives_no_interval():
     assert not i.above(0.0) and not i.below(1.0)  # so no check can decide on it
 
 
+def test_differences_equal_up_to_round_off_give_no_interval():
+    """1.1 - 1.0 and 1.2 - 1.1 differ in the last bits only: no spread, so no near-zero-width interval."""
+    i = intervals.paired_interval([1.1, 1.2], [1.0, 1.1])
+    assert i.estimate == pytest.approx(0.1) and not i.defined and "no spread" in i.method
+
+
 def test_familywise_level_is_bonferroni_and_widens_the_interval():
     assert intervals.familywise(1) == pytest.approx(0.95) and intervals.familywise(2) == pytest.approx(0.975)
     x = [0.1, 0.4, 0.25]

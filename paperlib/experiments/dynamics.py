@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import runs
 from ..data import NUM_CLASSES
-from ..intervals import Interval, batch_interval, familywise, mean_interval, spearman_interval
+from ..intervals import Interval, batch_interval, detectable, familywise, mean_interval, spearman_interval
 from ..theory import nc_mir_bound
 from ..train.supervised import train
 from ..verdicts import Check
@@ -138,7 +138,8 @@ def trajectory_check(
     level (Bonferroni over all parts: ``intervals.familywise``). Holds when every interval lies on its claimed
     side of 0; fails when any lies on the other side; inconclusive otherwise, including fewer than two seeds
     or an undefined (degenerate) correlation at a seed. The evidence shown is the deciding part: the one
-    furthest on the wrong side for a 'fails', else the weakest in its claimed direction."""
+    furthest on the wrong side for a 'fails', else the weakest in its claimed direction. An inconclusive row
+    states, for each undecided part, the smallest mean the seeds could detect (``intervals.detectable``)."""
     seeds = per_seed(curves)
     level = familywise(max(1, len(parts) * len(curves)))
     ivs = {
@@ -156,6 +157,15 @@ def trajectory_check(
         f"{n}: " + ", ".join(f"{col} {ivs[(n, col)].text(3)}" for col in parts)
         for n in dict.fromkeys(k[0] for k in ivs)
     )
+    # what the seeds run can resolve: the smallest mean each undecided part would need to be decided on its
+    # claimed side (exact noncentral t at the familywise level, 80 % power, from its seed-to-seed sd)
+    undecided = [k for k in ivs if not right[k] and not wrong[k]]
+    sd = {k: g[k[1]].std(ddof=1) for n, g in seeds.groupby("setting", sort=False) for k in ivs if k[0] == n}
+    mde = {k: detectable(float(sd[k]), ivs[k].n, level=level) for k in undecided}
+    if not holds and not fails and any(math.isfinite(v) for v in mde.values()):
+        text += "; detectable at these seeds: " + ", ".join(
+            f"{col} {v:.3f}" for (_, col), v in mde.items() if math.isfinite(v)
+        )
     return Check.rule(
         claim_id,
         holds,
@@ -172,6 +182,7 @@ def trajectory_check(
             f"{r['setting']} seed {r['seed']}": {c: r[c] for c in parts} for r in seeds.to_dict("records")
         },
         deciding=" ".join(shown) if shown else "",
+        detectable={" ".join(k): v for k, v in mde.items()},
         **numbers,
     )
 

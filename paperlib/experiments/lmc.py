@@ -310,6 +310,16 @@ def is_broken(rows: pd.DataFrame) -> bool:
     return len(values) >= 2 and float(values.mean()) > BROKEN and bool((values > FLAT).all())
 
 
+def control_missed(seeds: pd.DataFrame) -> bool:
+    """Whether a negative control was measured and the measurement failed to find its barrier (``is_broken``):
+    then no claim about barriers can be read from this build."""
+    controls = _paths(seeds, DIFFERENT)
+    return bool(controls) and not all(is_broken(rows) for rows in controls.values())
+
+
+MISSED = "negative control not detected"
+
+
 def _level_text(level: float, parts: int) -> str:
     """' (97.5 %, Bonferroni over 2 parts)', or nothing when there are no parts."""
     return f" ({100 * level:.4g} %, Bonferroni over {parts} parts)" if parts else ""
@@ -382,6 +392,8 @@ def check_L2(table: pd.DataFrame) -> Check:
             name = f"{_name(key)}: {what}"
             parts[name], sign[name] = mean_interval(rows[col].tolist(), level=level), direction
     holds, fails, shown = _decide(parts, sign)
+    missed = control_missed(seeds)
+    holds, fails = holds and not missed, fails and not missed
     control = {
         _name(key): {
             "barrier": [i.estimate, *i.as_list()],
@@ -401,7 +413,7 @@ def check_L2(table: pd.DataFrame) -> Check:
         f"mean barrier is above {BROKEN:.2f}",
         evidence=parts[shown] if shown else None,
         null=0.0,
-        note="" if broken else "no barrier",
+        note=MISSED if missed else ("" if broken else "no barrier"),
         deciding=shown or "",
         barriers={_name(k): float(r["interpolated BN"].mean()) for k, r in _paths(seeds).items()},
         barrier_omega={_name(k): float(r.barrier_omega.mean()) for k, r in broken.items()},
@@ -418,14 +430,17 @@ def check_L3(table: pd.DataFrame) -> Check:
     each needed, with t intervals at a Bonferroni level across the four, all claimed above 0: the barrier
     drops and the ranges of accuracy, MIR and HDR along the path fall ("shrinks the fluctuations"); and LMC is
     restored there (``is_flat``). Holds when all four intervals lie above 0 and LMC holds at the low rate;
-    fails when a difference lies below 0 or the low rate's path is still broken (``is_broken``); inconclusive
+    fails when a difference lies below 0 or the low rate's barrier interval lies above ``BROKEN`` (the five
+    intervals at a Bonferroni level over the five); inconclusive when the negative control was not detected,
     when the largest rate's path is not broken, fewer than two rates are comparable (confounded) or one seed.
     With several settings, each is decided and all must hold."""
-    seeds = per_seed(table)
-    seeds = seeds[(seeds.pair == SAME) & (seeds.k == 0)]
+    all_seeds = per_seed(table)
+    seeds = all_seeds[(all_seeds.pair == SAME) & (all_seeds.k == 0)]
     parts = [_l3_setting(seeds[seeds.setting == name]) for name in seeds.setting.unique()]
     if not parts:
         return Check.of("L3", False, "no path", "", inconclusive=True)
+    if control_missed(all_seeds):
+        parts = [p | dict(verdict="inconclusive", note=MISSED) for p in parts]
     verdict = {p["verdict"] for p in parts}
     first = next((p for p in parts if p["verdict"] != "holds"), parts[0])
     return Check.rule(
@@ -433,8 +448,9 @@ def check_L3(table: pd.DataFrame) -> Check:
         verdict == {"holds"},
         "fails" in verdict,
         "; ".join(p["text"] for p in parts),
-        "barrier drop and falling ranges of accuracy, MIR and HDR, each interval above 0 (Bonferroni over the "
-        f"four), and LMC (barrier within {FLAT}) at the lowest comparable learning rate; the comparability "
+        "barrier drop and falling ranges of accuracy, MIR and HDR, each interval above 0, and LMC (barrier "
+        f"within {FLAT}) at the lowest comparable learning rate; fails when a difference lies below 0 or the low "
+        f"rate's barrier interval above {BROKEN} (Bonferroni over these five intervals); the comparability "
         f"margin ({COMPARABLE}) was set after the first cpu build",
         evidence=first["shown"],
         null=0.0,
@@ -466,7 +482,7 @@ def _l3_setting(seeds: pd.DataFrame) -> dict:
     if not is_broken(seeds[seeds.lr == top]):
         # a barrier that appears only at a lower rate contradicts the claim; otherwise nothing to restore
         against = is_flat(seeds[seeds.lr == top]) and any(
-            is_broken(seeds[seeds.lr == lr]) for lr in comparable
+            _barrier(seeds[seeds.lr == lr]).above(BROKEN) for lr in comparable
         )
         return out | dict(
             verdict="fails" if against else "inconclusive", note="" if against else "no barrier to restore"
@@ -476,7 +492,7 @@ def _l3_setting(seeds: pd.DataFrame) -> dict:
     low = comparable[-1]
     a, z = (seeds[seeds.lr == lr].set_index("seed") for lr in (top, low))
     both = sorted(set(a.index) & set(z.index))  # paired by seed
-    level = familywise(len(L3_PARTS))
+    level = familywise(len(L3_PARTS) + 1)  # the four differences and "still broken at the low rate"
     parts = {
         n: paired_interval(a.loc[both, c].tolist(), z.loc[both, c].tolist(), level=level)
         for n, c in L3_PARTS.items()
@@ -484,7 +500,7 @@ def _l3_setting(seeds: pd.DataFrame) -> dict:
     low_rows, low_barrier = z.reset_index(), _barrier(z.reset_index())
     holds, fails, deciding = _decide(parts, dict.fromkeys(parts, +1))
     holds = holds and is_flat(low_rows)  # restored: LMC holds at the low rate
-    fails = fails or is_broken(low_rows)  # still broken at the low rate
+    fails = fails or _barrier(low_rows, level).above(BROKEN)  # still broken at the low rate
     verdict = "holds" if holds else ("fails" if fails else "inconclusive")
     out["numbers"]["comparable"] = comparable
     out["numbers"]["parts"] = {n: [i.estimate, *i.as_list()] for n, i in parts.items()}
@@ -503,10 +519,11 @@ def check_X6(table: pd.DataFrame) -> Check:
     """X6 (ours, after Frankle et al., 2020), "copies spawned later in training are linearly connected where
     copies spawned at initialization are not": at the first learning rate, with the k = 0 path broken
     (``is_broken``), two parts, each needed, against the largest spawn step k measured: the barrier drop from
-    k = 0 to that k, paired by seed, with its 95 % t interval above 0, and LMC there (``is_flat``: one
-    interval and a condition, so no Bonferroni share). Fails when the drop lies below 0 or the path at that k
-    is still broken (``is_broken``); inconclusive when k = 0 is not broken or only k = 0 was measured. The row
-    also gives where stability sets in: the smallest k whose path is flat."""
+    k = 0 to that k, paired by seed, with its t interval above 0, and LMC there (``is_flat``). Fails when the
+    drop's interval lies below 0 or the barrier's interval at that k lies above ``BROKEN``; both intervals at
+    a Bonferroni level over these two ways to fail. Inconclusive when k = 0 is not broken, only k = 0 was
+    measured, or the negative control was measured and not detected (``control_missed``). The row also gives
+    where stability sets in: the smallest k whose path is flat."""
     seeds = per_seed(table)
     seeds = seeds[seeds.pair == SAME]
     spawned = seeds[seeds.k > 0]
@@ -536,11 +553,16 @@ def check_X6(table: pd.DataFrame) -> Check:
         )
     last = max(by_k)
     both = sorted(set(by_k[0].index) & set(by_k[last].index))
+    level = familywise(2)  # the drop, and "still broken at the last k"
     drop = paired_interval(
-        by_k[0].loc[both, "interpolated BN"].tolist(), by_k[last].loc[both, "interpolated BN"].tolist()
+        by_k[0].loc[both, "interpolated BN"].tolist(),
+        by_k[last].loc[both, "interpolated BN"].tolist(),
+        level=level,
     )
     late = by_k[last].reset_index()
-    holds, fails = drop.above(0) and is_flat(late), drop.below(0) or is_broken(late)
+    missed = control_missed(per_seed(table))
+    holds = drop.above(0) and is_flat(late) and not missed
+    fails = (drop.below(0) or _barrier(late, level).above(BROKEN)) and not missed
     return Check.rule(
         "X6",
         holds,
@@ -548,9 +570,11 @@ def check_X6(table: pd.DataFrame) -> Check:
         f"barrier against the spawn step at lr {lr:g}: {shown}; barrier drop from k = 0 to {last} "
         f"{drop.text(3)}; LMC at k = {last}: {'yes' if is_flat(late) else 'no'}",
         f"drop interval above 0 and LMC at the last spawn step (every seed's barrier and its interval within "
-        f"{FLAT})",
+        f"{FLAT}); fails when the drop lies below 0 or the barrier there lies above {BROKEN}"
+        f"{_level_text(level, 2)}",
         evidence=drop,
         null=0.0,
+        note=MISSED if missed else "",
         **numbers,
     )
 

@@ -219,8 +219,9 @@ def check_P1(table: pd.DataFrame) -> Check:
        range of the sparsity means, Tukey's interval blocked by seed (every sparsity prunes the same model of a
        seed), within the margins 0.02 / 0.1 / 0.1 (``verdicts.change_parts``).
 
-    Holds when every part holds, fails when any part fails, else inconclusive (no sparsity within 0.05 of
-    90 %, or fewer than two seeds). The row shows the interval of the part that decided it."""
+    Holds when every part holds, fails when any part fails, else inconclusive (fewer than two seeds, or no
+    sparsity within 0.05 of 90 %, which leaves the MIR part undecided while the change parts can still fail).
+    The row shows the interval of the part that decided it."""
     if table.empty:
         return Check.of("P1", False, "no pruning table", "", inconclusive=True)
     level = familywise(4)
