@@ -227,10 +227,15 @@ def scorecard_markdown(profile: str, ids: list[str] | None = None, folder: Path 
     return head + body
 
 
+VERDICT_WIDTH = 44  # characters of a verdict label the terminal scorecard shows
+
+
 def scorecard_text(profile: str, width: int = 100, folder: Path | None = None) -> str:
     """The scorecard for a terminal: one line per id (verdict, estimate, interval, null), each line cut to
     ``width`` columns; ``--json`` gives every field, the scale included."""
     df = scorecard(profile, folder)[["id", "verdict", "estimate", "interval", "null"]]
+    # a long note ("inconclusive (...)") would widen the column past the line: it is cut, --json has it whole
+    df["verdict"] = df.verdict.map(lambda v: v if len(v) <= VERDICT_WIDTH else v[: VERDICT_WIDTH - 1] + "…")
     lines = df.to_string(index=False).splitlines()
     return "\n".join(line.rstrip()[:width] for line in lines)
 
