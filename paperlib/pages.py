@@ -79,7 +79,8 @@ def scorecard_page(profile: str, rows: list[dict], chapters: list[str]) -> str:
     generated line per claim that does not hold on how its setting differs from the paper's."""
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        word = r["verdict"].split(" (")[0]  # the verdict word; its note is in the tables below
+        counts[word] = counts.get(word, 0) + 1
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())
     parts = [
         "# Scorecard\n\n"
