@@ -1,7 +1,11 @@
-"""Tiny data sets in the official file formats, written by the tests themselves."""
+"""Tiny data sets in the official file formats, written by the tests themselves, and small shared test
+helpers."""
 
 import gzip
+import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +107,14 @@ def cut_settings(cfg, cuts: dict) -> dict:
         if leaf in cuts and _smaller(cuts[leaf], _value(cfg, path)):
             out[path] = cuts[leaf]
     return out
+
+
+def claims_json(profile: str = "smoke") -> list[dict]:
+    """The rows ``python -m paperlib claims --profile P --json`` prints, run as a user would (a subprocess)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "paperlib", "claims", "--profile", profile, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)

@@ -13,6 +13,8 @@ from paperlib import claims, registry
 from paperlib.storage import runs_root
 from paperlib.verdicts import Check
 
+from .helpers import claims_json
+
 PROJECT_CLAIMS = Path(__file__).resolve().parents[1] / "CLAIMS.md"
 
 
@@ -116,13 +118,7 @@ def test_rows_carry_evidence_and_json_prints_them(store):
     claims.record(
         check, "smoke", "02", scale={"data": "fashion_mnist", "model": "wrn-10-1", "seeds": [0, 1, 2]}
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "paperlib", "claims", "--profile", "smoke", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = {r["id"]: r for r in json.loads(out)}
+    rows = {r["id"]: r for r in claims_json("smoke")}
     assert list(rows) == claims.claim_ids()
     d1 = rows["D1"]
     assert d1["verdict"] == "holds" and d1["estimate"] == 0.4 and d1["interval"] == [0.3, 0.5]

@@ -12,6 +12,8 @@ import pytest
 
 from paperlib import book, claims, pages, provenance, registry, reproduce, shipped, tidy
 
+from .helpers import claims_json
+
 RECORD_T3 = """from paperlib import claims
 from paperlib.verdicts import Check
 claims.record(Check("T3", "{verdict}", "min 0", "[0, 1]", {{"min": 0.0}}, estimate=0.5, interval=[0.25, None], null=0.0), profile, "01")
@@ -186,13 +188,7 @@ def test_scorecard_page_opens_with_the_figure_then_a_compact_table(tmp_path, mon
 
 def test_json_rows_say_their_group(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path))
-    out = subprocess.run(
-        [sys.executable, "-m", "paperlib", "claims", "--profile", "smoke", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    groups = {r["id"]: r["group"] for r in json.loads(out)}
+    groups = {r["id"]: r["group"] for r in claims_json("smoke")}
     assert groups["T1"] == "theorem check" and groups["D1"] == "the paper's claim" and groups["X1"] == "ours"
 
 
