@@ -10,7 +10,7 @@ MATHJAX := book/_mathjax/tex-chtml.js
 PROFILE ?= cpu
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data mathjax book reproduce test bench lint clean notebooks
+.PHONY: setup data browser mathjax book reproduce test bench lint clean notebooks
 
 setup: $(STAMP) $(MATHJAX) data
 
@@ -47,9 +47,21 @@ book: setup
 reproduce: setup
 	$(PY) -m paperlib reproduce --profile cpu
 
+# Headless Chromium lays out the rendered scorecard at 1280 px in tests/test_book.py (installed here when root
+# with apt, as the data are).
+browser:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing headless Chromium (apt-get install chromium)"; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: Chromium not found; the book test needs it (apt-get install chromium)"; \
+	  fi; \
+	fi
+
 # Two workers share the cores (pytest-xdist); each file's tests, so each notebook's cells, stay on one worker
 # in order (--dist loadfile, in pyproject.toml).
-test: setup
+test: setup browser
 	$(PY) -m pytest -n 2
 
 # Speed and memory measurements (not part of the tests): prints a report, writes benchmarks/RESULTS.md.
