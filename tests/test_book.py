@@ -30,6 +30,9 @@ def test_smoke_book_builds(tmp_path):
     assert (html / "about.html").exists() and (html / "_images" / "scorecard.png").exists()
     chapter = (html / "chapters" / book.chapters()[0].with_suffix(".html").name).read_text()
     assert "# Parameters" not in chapter and "Ran with the <strong>smoke</strong> profile" in chapter
+    assert layout.chromium(), (
+        "the layout check needs headless Chromium: apt-get install chromium (make test does)"
+    )
     assert layout.overflow(html / "scorecard.html") == [], "the scorecard is wider than the window"
     assert "tex-chtml.js" in index.read_text() or "tex-chtml.js" in (html / "intro.html").read_text()
     assert (html / "_static" / "tex-chtml.js").exists()  # math renders offline
