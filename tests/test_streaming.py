@@ -1,29 +1,18 @@
 """paperlib.StreamingInterplay against paperlib.metrics.interplay on all rows: any batching, any order, merged,
 summed across two gloo processes; and its errors."""
 
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import paperlib
 from paperlib.metrics import UndefinedRatio, interplay
 from paperlib.streaming import BatchMean, StreamingInterplay
 
+from . import ranks
+from .ranks import draw, free_port
+
 KEYS = ("mir", "hdr", "mi", "h_features", "h_heads", "h_joint")
-
-
-def draw(n, d, classes, seed=0, rank=None):
-    g = torch.Generator().manual_seed(seed)
-    means = torch.randn(classes, d, generator=g)
-    labels = torch.randint(0, classes, (n,), generator=g)
-    features = means[labels] + 1.5 * torch.randn(n, d, generator=g)
-    heads = torch.randn(classes if rank is None else rank, d, generator=g)
-    if rank is not None:  # heads of lower rank than the number of classes
-        heads = torch.randn(classes, rank, generator=g) @ heads
-    return features, heads, labels
 
 
 def assert_same(got, want, tol=1e-10):
@@ -174,33 +163,10 @@ def test_exported_from_the_package():
 # -- two processes -----------------------------------------------------------------------------------------
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-CASES = ((30, True), (900, False))  # (n, whether the union is still kept as rows) with d = 8, C = 5
-
-
-def _rank_main(rank, world, port, out):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
-        for n, _ in CASES:
-            features, heads, labels = draw(n, 8, 5)
-            mine = slice(n // 3, n) if rank else slice(0, n // 3)  # uneven shares
-            acc = StreamingInterplay(5)
-            acc.update(features[mine], labels[mine])
-            synced = acc.sync()
-            out[rank, n] = (synced.compute(heads), acc.n, synced._rows is not None)
-    finally:
-        dist.destroy_process_group()
-
-
 def test_two_gloo_processes_give_the_one_process_value():
     out = mp.Manager().dict()
-    mp.spawn(_rank_main, args=(2, free_port(), out), nprocs=2, join=True)
-    for n, kept in CASES:
+    mp.spawn(ranks.streaming_rank, args=(2, free_port(), out), nprocs=2, join=True)
+    for n, kept in ranks.CASES:
         features, heads, labels = draw(n, 8, 5)
         want = interplay(features, heads, labels)
         assert [out[r, n][1] for r in (0, 1)] == [n // 3, n - n // 3]  # each rank added only its own rows
