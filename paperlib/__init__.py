@@ -21,5 +21,11 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        package = "torchmetrics" if name == "InterplayMetric" else "transformers"
+        try:
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        except ModuleNotFoundError as error:
+            if error.name != package:
+                raise
+            raise ImportError(f"paperlib.{name} needs {package}: pip install {package}") from error
     raise AttributeError(f"module 'paperlib' has no attribute {name!r}")
