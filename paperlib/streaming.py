@@ -76,14 +76,28 @@ def prepare_batch(
         )
     if features.shape[0] == 0:
         return features.to(torch.float64), labels
-    zero = (features.detach() == 0).all(dim=1).nonzero().squeeze(1)
+    if features.dtype in _NARROW:
+        # Below float64 precision, squares can neither overflow nor underflow in float64, so z / |z| is already
+        # bit for bit what _normalize_rows gives (its power-of-two scaling is exact): three passes, not a dozen.
+        z = features.detach().to(torch.float64)
+        norms = z.norm(dim=1, keepdim=True)
+        if bool(torch.isfinite(norms).all()):
+            _refuse_zero_rows((norms.squeeze(1) == 0).nonzero().squeeze(1), offset)
+            return z / norms, labels
+    _refuse_zero_rows((features.detach() == 0).all(dim=1).nonzero().squeeze(1), offset)
+    return _normalize_rows(features, "features"), labels
+
+
+_NARROW = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _refuse_zero_rows(zero: torch.Tensor, offset: int) -> None:
     if zero.numel():
         first = (zero[:10] + offset).tolist()
         raise ValueError(
             f"features has {zero.numel()} zero row(s) (first: {first}); a zero vector has no cosine "
             "similarity; drop those rows or add a tiny offset"
         )
-    return _normalize_rows(features, "features"), labels
 
 
 def add_moments(moments: torch.Tensor, counts: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> None:

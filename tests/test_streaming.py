@@ -180,3 +180,15 @@ def test_sync_outside_distributed_is_a_copy():
     acc = stream(features, labels, 3, [50])
     copy = acc.sync()
     assert copy is not acc and copy.compute(heads) == acc.compute(heads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_unit_rows_are_bit_for_bit_those_of_interplay(dtype):
+    """The fast normalisation of narrow inputs (z / |z| in float64) gives exactly metrics' unit rows."""
+    from paperlib.metrics import _normalize_rows
+    from paperlib.streaming import prepare_batch
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(500, 33, generator=g) * torch.logspace(-3, 3, 500)[:, None]).to(dtype)
+    z, _ = prepare_batch(x, torch.arange(500) % 4, 4)
+    assert torch.equal(z, _normalize_rows(x))
