@@ -22,6 +22,7 @@ import torch
 from .metrics import (
     UndefinedRatio,
     _batch_mean,
+    _check_inputs,
     _entropy_of_spectrum,
     _head_basis,
     _measure,
@@ -60,22 +61,13 @@ def prepare_batch(
             f"features have d={features.shape[1]} columns but earlier batches (or the heads) have {d}; every "
             "batch must come from the same layer"
         )
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.shape[0] != features.shape[0]:
-        raise ValueError(
-            f"labels must be 1-D with one entry per feature row ({features.shape[0]}), got shape "
-            f"{tuple(labels.shape)}"
-        )
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integers (class indices), got dtype {labels.dtype}")
-    labels = labels.to(features.device, torch.long)
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes - 1}] (one head per class), got range "
-            f"[{labels.min().item()}, {labels.max().item()}]"
-        )
-    if features.shape[0] == 0:
-        return features.to(torch.float64), labels
+    if features.shape[0] == 0 and torch.as_tensor(labels).shape == (0,):  # an empty batch adds nothing
+        return features.to(torch.float64), torch.zeros(0, dtype=torch.long, device=features.device)
+    # interplay's own label checks (one per row, integers, in range), run with a one-column stand-in for the
+    # features, which costs n numbers instead of a second pass over the n x d batch
+    stand_in = torch.ones(features.shape[0], 1, dtype=torch.float64)
+    _, _, labels = _check_inputs(stand_in, torch.ones(num_classes, 1, dtype=torch.float64), labels)
+    labels = labels.to(features.device)
     if features.dtype in _NARROW:
         # Below float64 precision, squares can neither overflow nor underflow in float64, so z / |z| is already
         # bit for bit what _normalize_rows gives (its power-of-two scaling is exact): three passes, not a dozen.
