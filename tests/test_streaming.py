@@ -192,3 +192,11 @@ def test_unit_rows_are_bit_for_bit_those_of_interplay(dtype):
     x = (torch.randn(500, 33, generator=g) * torch.logspace(-3, 3, 500)[:, None]).to(dtype)
     z, _ = prepare_batch(x, torch.arange(500) % 4, 4)
     assert torch.equal(z, _normalize_rows(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device besides the CPU")
+def test_sums_stay_on_the_features_device():
+    features, heads, labels = draw(3000, 16, 5)
+    acc = stream(features.cuda(), labels, 5, [512] * 6)
+    assert acc.moments.device.type == "cuda" and acc.counts.device.type == "cuda"
+    assert_same(acc.compute(heads.cuda()), interplay(features, heads, labels))

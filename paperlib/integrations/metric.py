@@ -29,6 +29,8 @@ class InterplayMetric(Metric):
     only to this one). ``compute()`` returns a dict of 0-dim float64 tensors with ``interplay``'s keys
     ``mir``, ``hdr``, ``mi``, ``h_features``, ``h_heads``, ``h_joint``; in Lightning, log it with
     ``self.log_dict(metric.compute())`` at the end of the epoch (``self.log`` takes single values only).
+    Calling the metric (``forward``) also measures the batch alone, which raises ``UndefinedRatio`` for a
+    batch of one class or one row: in loops, call ``update``.
 
     Memory: C d^2 + C float64 numbers on the metric's device, whatever the number of rows. ``compute`` solves
     eigenvalue problems of size d, C and d r (r = rank of the heads); above ``max_joint`` it raises a
