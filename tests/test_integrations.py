@@ -99,7 +99,13 @@ class Classifier(L.LightningModule):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 8), nn.Tanh())
         self.head = nn.Linear(8, 5)
-        self.interplay = paperlib.InterplayMetric(self.head)
+        self.metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(num_classes=5, average="micro"),
+                "info": paperlib.InterplayMetric(self.head),
+            },
+            prefix="val_",
+        )
 
     def training_step(self, batch, _):
         x, y = batch
@@ -107,17 +113,18 @@ class Classifier(L.LightningModule):
 
     def validation_step(self, batch, _):
         x, y = batch
-        self.interplay.update(self.body(x), y)
+        features = self.body(x)
+        self.metrics.update(preds=self.head(features), target=y, features=features)
 
     def on_validation_epoch_end(self):
-        self.log_dict({f"val_{k}": v for k, v in self.interplay.compute().items()})
-        self.interplay.reset()
+        self.log_dict(self.metrics.compute())  # val_acc next to val_mir, val_hdr, ...
+        self.metrics.reset()
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_lightning_trainer_logs_the_metric_from_validation_steps(tmp_path):
+def test_lightning_trainer_logs_the_metric_from_validation_steps_in_a_collection(tmp_path):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(256, 12, generator=g), torch.arange(256) % 5
@@ -140,6 +147,9 @@ def test_lightning_trainer_logs_the_metric_from_validation_steps(tmp_path):
         want = interplay(model.body(x[:192]), model.head.weight, y[:192])  # 6 validation batches of 32
     logged = {k: float(trainer.callback_metrics[f"val_{k}"]) for k in KEYS}
     assert_same(logged, want, 1e-6)  # Lightning keeps logged values in float32
+    with torch.no_grad():
+        accuracy = (model.head(model.body(x[:192])).argmax(1) == y[:192]).double().mean().item()
+    assert float(trainer.callback_metrics["val_acc"]) == pytest.approx(accuracy, abs=1e-6)
 
 
 def tiny_bert(seed=0):
