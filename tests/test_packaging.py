@@ -144,6 +144,8 @@ def test_wheel_installs_and_works_outside_the_checkout(tmp_path, wheel):
         "monitor",
         "metrics",
         "streaming",
+        "integrations/metric",
+        "integrations/hf",
         "theory",
         "storage",
         "models/wrn",
