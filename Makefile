@@ -15,10 +15,11 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 setup: $(STAMP) $(MATHJAX) data
 
 # torch first, pinned: a plain `torch` requirement would make pip fetch a multi-GB build from the index.
+# Then the package with the study's extra (book) and the tests' (dev); `pip install .` alone gives the measurement.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[book,dev]'
 	touch $(STAMP)
 
 mathjax: $(MATHJAX)

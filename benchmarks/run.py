@@ -13,7 +13,9 @@ each (shared helpers in ``common.py``):
 6. ``pool``: independent runs side by side (``paperlib.pool``): one process on every core against one
    process per core;
 7. ``variants``: channels_last and ``torch.compile`` over whole cpu runs (determinism, agreement with eager
-   within seed noise, time): how the cpu profile's channels_last was chosen.
+   within seed noise, time): how the cpu profile's channels_last was chosen;
+8. ``streaming``: ``paperlib.StreamingInterplay`` on 1,000,000 rows (time, memory beyond one batch), against
+   ``interplay`` at n = 100,000, and two gloo processes against one (``python -m benchmarks.streaming`` alone).
 
 ``--quick`` shrinks every section (for trying the script); ``--only NAME`` runs one section.
 """
@@ -33,6 +35,9 @@ from benchmarks.notebooks import bench_notebooks
 from benchmarks.pool import TITLE as POOL_TITLE
 from benchmarks.pool import bench_pool
 from benchmarks.routes import bench_routes
+from benchmarks.streaming import TITLE as STREAMING_TITLE
+from benchmarks.streaming import bench_streaming
+from benchmarks.streaming import verdict as streaming_verdict
 from benchmarks.throughput import bench_throughput
 from benchmarks.variants import TITLE as VARIANTS_TITLE
 from benchmarks.variants import bench_variants
@@ -45,6 +50,7 @@ SECTIONS = {
     "notebooks": ("Notebook wall times", bench_notebooks),
     "pool": (POOL_TITLE, bench_pool),
     "variants": (VARIANTS_TITLE, bench_variants),
+    "streaming": (STREAMING_TITLE, bench_streaming),
 }
 
 
@@ -79,6 +85,8 @@ def verdicts(facts: dict) -> list[str]:
             "min; not one build's time (target: < 60 min for `make book` from an empty store, measured as one "
             "command in the README)"
         )
+    if "streaming" in facts:
+        out += streaming_verdict(facts["streaming"])
     return out
 
 

@@ -2,7 +2,8 @@
 
 The evaluation subset is read once, when the monitor is made, so every record measures the same samples and
 the curves move only because the model does. A record runs the model in eval mode without gradients and
-restores every module's training flag (see ``paperlib.probe``), so it does not change the training run.
+restores every module's training flag (see ``paperlib.probe``), so it does not change the training run. Each
+record streams the subset's features through a ``paperlib.StreamingInterplay`` on the model's device.
 """
 
 from __future__ import annotations
@@ -106,8 +107,18 @@ class Monitor:
     __call__ = step
 
     @property
+    def records(self) -> list[tuple[int, str, float]]:
+        """Every record as (step, metric, value) tuples, in the order taken (no pandas needed)."""
+        return list(self._rows)
+
+    @property
     def frame(self) -> pd.DataFrame:
         """Every record as a tidy DataFrame with columns step, metric, value (one row per metric and step)."""
-        import pandas as pd
-
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Monitor.frame needs pandas, which the light install of paperlib leaves out; pip install pandas "
+                "(or paperlib[book]), or read Monitor.records"
+            ) from None
         return pd.DataFrame(self._rows, columns=["step", "metric", "value"])

@@ -1,8 +1,9 @@
 """Measure any classifier: MIR, HDR, MI and the entropies between its penultimate features and its heads.
 
 ``probe(model, data)`` finds the final linear classifier of ``model`` (or takes the one named), captures that
-layer's input with a forward pre-hook while the model runs over ``data``, and gives the features, the layer's
-weight rows and the labels to ``paperlib.metrics.interplay``. Nothing about the model is assumed beyond an
+layer's input with a forward pre-hook while the model runs over ``data``, and adds each batch's features and
+labels to a ``paperlib.StreamingInterplay`` on the device they were computed on, which gives
+``paperlib.metrics.interplay``'s values for the layer's weight rows without keeping every feature row. Nothing about the model is assumed beyond an
 ``nn.Linear`` classifier: torchvision classifiers, Hugging Face models fed dict batches and this project's
 WideResNet (which returns ``(logits, features)``) all work unchanged, because the model's output is only used
 to recognise the head, never to read features.
@@ -24,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import _check_batch_size, interplay
+from .metrics import _check_batch_size
+from .streaming import BatchMean, StreamingInterplay
 
 __all__ = ["Probe", "probe", "IGNORE_INDEX", "CHUNK"]
 
@@ -294,6 +296,18 @@ def _check_args(max_samples: object, labels: object) -> None:
         raise ValueError(f"max_samples must be a positive int or None (all the data), got {max_samples!r}")
 
 
+def _check_heads(module: nn.Linear, name: str) -> torch.Tensor:
+    heads = module.weight.detach()
+    zero = (heads == 0).all(dim=1).nonzero().squeeze(1).tolist()
+    if zero:
+        raise ValueError(
+            f"head {name!r} has {len(zero)} all-zero weight row(s) (classes {zero[:10]}), which have no direction "
+            "to compare features with; a freshly built model may initialize its head to zero (torchvision's "
+            "VisionTransformer does): train it or initialize the head first"
+        )
+    return heads
+
+
 def _run(
     model: nn.Module,
     batches: Iterable[_Batch],
@@ -303,7 +317,10 @@ def _run(
     batch_size: int | None,
     labels: str,
 ) -> Probe:
-    """``probe`` on batches already in ``_Batch`` form (``Monitor`` keeps its evaluation subset that way)."""
+    """``probe`` on batches already in ``_Batch`` form (``Monitor`` keeps its evaluation subset that way).
+
+    Each batch's features go into a ``StreamingInterplay`` (or, for the batch mean, a ``BatchMean``) on the
+    device they were computed on, so no feature row is kept beyond what those hold."""
     device = torch.device(device) if device is not None else _model_device(model)
     modes = [(m, m.training) for m in model.modules()]
     handles: list = []
@@ -316,13 +333,15 @@ def _run(
                 raise ValueError("data is empty: it yielded no batch, so there are no samples to measure")
             name = _detect_head(model, first, device, handles) if head is None else _resolve_head(model, head)
             module = model.get_submodule(name)
+            heads, classes = _check_heads(module, name), module.out_features
+            sink = StreamingInterplay(classes) if batch_size is None else BatchMean(heads, batch_size)
             captured: list[torch.Tensor] = []
 
             def grab(mod, args, kwargs):
                 captured.append(args[0] if args else kwargs["input"])
 
             handles.append(module.register_forward_pre_hook(grab, with_kwargs=True))
-            feats, truth, preds, n = [], [], [], 0
+            n, correct = 0, 0
             for index, batch in enumerate(itertools.chain([first], stream)):
                 captured.clear()
                 y = _labels(batch, index)
@@ -340,12 +359,18 @@ def _run(
                         f"but the batch has {y.shape[0]} labels; give one label per row the head sees (e.g. "
                         "(n, seq) labels for a per-token head) or name a per-sample classifier"
                     )
-                keep = y != IGNORE_INDEX
-                pred = F.linear(rows, module.weight, module.bias).argmax(-1).cpu()
-                feats.append(rows.cpu()[keep])
-                truth.append(y[keep])
-                preds.append(pred[keep])
-                n += int(keep.sum())
+                keep = (y != IGNORE_INDEX).nonzero().squeeze(1)
+                if max_samples is not None:
+                    keep = keep[: max_samples - n]
+                if keep.numel():
+                    y = y[keep]
+                    _check_labels(y, classes, name, index)
+                    rows = rows[keep.to(rows.device)]
+                    y = y.to(rows.device)
+                    pred = F.linear(rows, module.weight, module.bias).argmax(-1)
+                    correct += int((pred == y).sum())
+                    sink.update(rows, y if labels == "true" else pred)
+                    n += keep.numel()
                 if max_samples is not None and n >= max_samples:
                     break
     finally:
@@ -353,29 +378,13 @@ def _run(
             handle.remove()
         for m, mode in modes:
             m.training = mode
-    z, y_true, y_pred = (torch.cat(parts)[:max_samples] for parts in (feats, truth, preds))
-    if y_true.numel() == 0:
+    if n == 0:
         raise ValueError(f"data has no labelled sample (every label is the ignore index {IGNORE_INDEX})")
-    classes = module.out_features
-    low, high = int(y_true.min()), int(y_true.max())
-    if low < 0 or high >= classes:
-        raise ValueError(
-            f"labels must be class indices in [0, {classes - 1}] for head {name!r} ({classes} rows), got range "
-            f"[{low}, {high}]; check that this head classifies these labels, or name the right one with head="
-        )
-    heads = module.weight.detach().cpu()
-    zero = (heads == 0).all(dim=1).nonzero().squeeze(1).tolist()
-    if zero:
-        raise ValueError(
-            f"head {name!r} has {len(zero)} all-zero weight row(s) (classes {zero[:10]}), which have no direction "
-            "to compare features with; a freshly built model may initialize its head to zero (torchvision's "
-            "VisionTransformer does): train it or initialize the head first"
-        )
-    measured = interplay(z, heads, y_true if labels == "true" else y_pred, batch_size)
+    measured = sink.compute(heads) if batch_size is None else sink.compute()
     return Probe(
         **{key: measured[key] for key in ("mir", "hdr", "mi", "h_features", "h_heads", "h_joint")},
-        accuracy=float((y_pred == y_true).double().mean()),
-        n=int(z.shape[0]),
+        accuracy=correct / n,
+        n=n,
         d=module.in_features,
         classes=classes,
         head=name,
@@ -383,6 +392,16 @@ def _run(
         labels=labels,
         skipped_batches=int(measured.get("skipped_batches", 0)),
     )
+
+
+def _check_labels(y: torch.Tensor, classes: int, name: str, index: int) -> None:
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= classes:
+        raise ValueError(
+            f"labels must be class indices in [0, {classes - 1}] for head {name!r} ({classes} rows), got range "
+            f"[{low}, {high}] in batch {index}; check that this head classifies these labels, or name the right "
+            "one with head="
+        )
 
 
 def probe(
@@ -421,15 +440,17 @@ def probe(
     sample's head row by its label, ``"predicted"`` by the argmax of the head output.
 
     Cost: one forward pass over the data (two for the first batch when the head is found automatically),
-    n x d features kept on the CPU, then ``interplay``, whose exact values solve an eigenvalue problem of size
-    min(n, d * C). A resnet18 with a one-channel stem on 10,000 Fashion-MNIST images (d = 512, C = 10),
+    each batch's features added to a ``StreamingInterplay`` on the model's device (float64 sums of C d^2
+    numbers, whatever n is; the batch mean holds one batch of rows), then its exact values solve an eigenvalue
+    problem of size min(n, d * C). A resnet18 with a one-channel stem on 10,000 Fashion-MNIST images (d = 512, C = 10),
     exact, took 70 s on the CPU: 37 s of forward passes and 38 s for a 5,120 x 5,120 eigenvalue problem
-    (measured while other jobs shared the 2-core machine).
+    (measured while other jobs shared the 2-core machine, when probe still kept all n rows).
 
     Errors (ValueError, with what to do): an unknown head name, a head that is not an ``nn.Linear`` or not in
     the model, no or several candidate heads (the message lists them with their shapes), labels outside
     [0, C - 1] or not integers, empty data, a bad ``labels`` or ``max_samples`` value; ``interplay``'s own
-    errors (zero feature rows, a single class, an undefined ratio) pass through. ``TypeError`` for data of
+    errors (raised by ``StreamingInterplay``: zero feature rows, numbered in the whole stream, a single class,
+    an undefined ratio) pass through. ``TypeError`` for data of
     an unknown form.
     """
     _check_args(max_samples, labels)

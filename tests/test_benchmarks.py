@@ -51,3 +51,16 @@ def test_notebook_bench_restores_the_users_run_store_when_a_notebook_fails(monke
         nb_bench.bench_notebooks(quick=True)
     assert seen and seen[0] != before  # the notebook ran against the temporary, empty store
     assert os.environ.get("PAPERLIB_RUNS") == before
+
+
+def test_streaming_bench_pieces():
+    from benchmarks.streaming import against_probe, batches, verdict
+
+    parts = list(batches(10_000, size=4096, rank=1, world=2))
+    assert [len(p[1]) for p in parts] == [4096]  # the second of three batches (4096, 4096, 1808)
+    versus = against_probe(6000)
+    assert versus["diff"] < 1e-10 and versus["stream_s"] > 0 and versus["whole_mb"] >= 0
+    line = verdict(
+        {"stream": {"n": 10, "seconds": 11.0, "peak_mb": 5.0}, "two": {"diff": 0.0}, "against": versus}
+    )
+    assert line[0].startswith("- streaming n = 10,") and "missed" in line[0]

@@ -37,7 +37,14 @@ def test_smoke_book_builds(tmp_path):
     assert "tex-chtml.js" in index.read_text() or "tex-chtml.js" in (html / "intro.html").read_text()
     assert (html / "_static" / "tex-chtml.js").exists()  # math renders offline
     api = (html / "api.html").read_text()  # autodoc imported this checkout's paperlib
-    for name in ("paperlib.probe.probe", "paperlib.monitor.Monitor", "paperlib.metrics.interplay"):
+    for name in (
+        "paperlib.probe.probe",
+        "paperlib.monitor.Monitor",
+        "paperlib.metrics.interplay",
+        "paperlib.streaming.StreamingInterplay",
+        "paperlib.integrations.metric.InterplayMetric",
+        "paperlib.integrations.hf.InterplayCallback",
+    ):
         assert f'id="{name}"' in api, f"the API page lacks {name}"
 
 

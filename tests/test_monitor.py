@@ -98,3 +98,23 @@ def test_bad_arguments():
         paperlib.Monitor((x, y), labels="soft")
     with pytest.raises(ValueError, match="data is empty"):
         paperlib.Monitor([])
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_records_equal_interplay_on_the_whole_subset(batch_size):
+    """Streamed through paperlib.StreamingInterplay (600 rows > d * C = 80, so summed per class) or the batch
+    mean's one batch at a time, a record equals interplay on every row of the subset."""
+    from paperlib.metrics import interplay
+
+    model, x, y = model_and_data(n=600)
+    monitor = paperlib.Monitor(
+        DataLoader(TensorDataset(x, y), batch_size=50), max_samples=None, batch_size=batch_size
+    )
+    result = monitor.step(model)
+    model.eval()
+    with torch.no_grad():
+        feats = model[:3](x)
+    want = interplay(feats, model[3].weight, y, batch_size=batch_size)
+    for key in ("mir", "hdr", "mi", "h_features", "h_heads", "h_joint"):
+        assert abs(getattr(result, key) - want[key]) <= 1e-10, key
+    assert monitor.records[0] == (0, "mir", result.mir)

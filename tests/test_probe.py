@@ -355,3 +355,18 @@ def test_import_stays_light():
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("n, labels", [(60, "true"), (600, "true"), (600, "predicted")])
+def test_streamed_probe_equals_interplay_on_all_rows(n, labels):
+    """Few rows are kept and measured as interplay measures them; many are folded into per-class sums
+    (d * C = 40 rows here): both give interplay's values on every row to 1e-10."""
+    model = Net()
+    x, y = tabular(n)
+    with torch.no_grad():
+        feats, logits = model.body(x), model(x)
+    target = y if labels == "true" else logits.argmax(1)
+    result = paperlib.probe(model, DataLoader(TensorDataset(x, y), batch_size=32), labels=labels)
+    for key, value in interplay(feats, model.classifier.weight, target).items():
+        assert abs(getattr(result, key) - value) <= 1e-10, key
+    assert result.accuracy == (logits.argmax(1) == y).double().mean().item() and result.n == n

@@ -19,3 +19,15 @@ def test_probe_example_runs():
     head, mir, hdr, n, d = out.getvalue().split()
     assert (head, n, d) == ("fc", "64", "512")
     assert 0 <= float(mir) <= 1 and 0 <= float(hdr) <= 1
+
+
+def test_streaming_example_runs():
+    text = README.read_text()
+    marker = "<!-- readme-streaming-example"
+    assert marker in text, "the README lost the streaming example's marker"
+    block = re.search(r"```python\n(.*?)```", text[text.index(marker) :], re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})
+    n, mir, hdr = out.getvalue().split()
+    assert n == "10240" and 0 < float(mir) <= 1 and 0 <= float(hdr) <= 1
