@@ -6,7 +6,7 @@
 ``python -m paperlib book --profile P [--executed DIR | --execute]``   build the book (cpu: from the shipped build)
 ``python -m paperlib reproduce --profile cpu``                         execute the chapters from an empty store, ship
 ``python -m paperlib plan --profile P``                                runs, steps and estimated hours per experiment
-``python -m paperlib launch EXPERIMENT|all --profile P --executor slurm|local|debug [--dry-run | --status]``
+``python -m paperlib launch EXPERIMENT...|all --profile P --executor slurm|local|debug [--dry-run | --status]``
     submit every run of the plan not yet done in the run store, one job each (submitit); other ``--key=value``
     options go to sbatch
 """
@@ -74,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
         "launch",
         help="submit every pending run of the plan as a job (SLURM job array, local processes or in-process)",
     )
-    p_launch.add_argument("experiment", choices=["all", *runnable_names()])
+    p_launch.add_argument("experiments", nargs="+", choices=["all", *runnable_names()], metavar="EXPERIMENT")
     p_launch.add_argument("--profile", default="paper", choices=PROFILES)
     p_launch.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"])
     p_launch.add_argument("--dry-run", action="store_true", help="print the runs and the sbatch script only")
@@ -200,15 +200,15 @@ def _sbatch_extras(tokens: list[str]) -> dict[str, str]:
 def _launch(args: argparse.Namespace, extra: list[str]) -> int:
     from . import configs, launch
 
-    names = runnable_names() if args.experiment == "all" else [args.experiment]
+    names = runnable_names() if "all" in args.experiments else list(dict.fromkeys(args.experiments))
     try:
-        if args.overrides and args.experiment == "all":
-            raise ValueError("--set needs one experiment, not all")
+        if args.overrides and len(names) > 1:
+            raise ValueError("--set needs one experiment, not several or all")
         overrides = {names[0]: configs.parse_overrides(args.overrides)} if args.overrides else {}
         for name in names:
             registry.get(name).config(args.profile, **overrides.get(name, {}))  # refuse bad settings first
         if args.status:
-            print(launch.status(names, args.profile))
+            print(launch.status(names, args.profile, overrides))
             return 0
         options = launch.Options(
             executor=args.executor,

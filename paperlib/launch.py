@@ -227,7 +227,7 @@ def state(item: Planned, jobs: dict[str, dict]) -> str:
     return "pending"
 
 
-def status(names: Iterable[str], profile: str) -> str:
+def status(names: Iterable[str], profile: str, overrides: dict[str, dict] | None = None) -> str:
     """Per experiment: how many of its runs are done, running, failed, queued and pending; then every failed
     run with its job's log."""
     names = list(names)
@@ -236,7 +236,7 @@ def status(names: Iterable[str], profile: str) -> str:
     lines = [f"{'experiment':<17}{'runs':>6}" + "".join(f"{k:>9}" for k in kinds) + f"{'waiting':>9}"]
     failed: dict[str, dict] = {}
     for name in names:
-        found = sweep([name], profile)
+        found = sweep([name], profile, overrides)
         counts = dict.fromkeys(kinds, 0)
         for item in found.runs:
             s = state(item, jobs)
