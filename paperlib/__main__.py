@@ -177,22 +177,23 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sbatch_extras(tokens: list[str]) -> dict[str, str]:
+def _sbatch_extras(tokens: list[str]) -> dict[str, str | bool]:
     """Options launch does not know, as sbatch options: ``--constraint=a100`` or ``--constraint a100``."""
-    out: dict[str, str] = {}
+    out: dict[str, str | bool] = {}
     i = 0
     while i < len(tokens):
         token = tokens[i]
         if not token.startswith("--") or len(token) < 3:
             raise ValueError(f"unexpected argument {token!r}: sbatch options are given as --name=value")
-        name, eq, value = token[2:].partition("=")
+        name, eq, text = token[2:].partition("=")
+        value: str | bool = text
         if not eq:
             following = tokens[i + 1] if i + 1 < len(tokens) else ""
             if following and not following.startswith("--"):
                 value, i = following, i + 1
             else:
-                value = ""  # a flag such as --exclusive
-        out[name] = value
+                value = True  # a flag such as --exclusive
+        out[name.replace("-", "_")] = value
         i += 1
     return out
 

@@ -301,7 +301,7 @@ class Options:
     account: str | None = None
     qos: str | None = None
     max_requeues: int = 20
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str | bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
