@@ -98,10 +98,10 @@ LONGEST_FIRST = (
     "notebooks/04_label_smoothing.ipynb",
     "tests/test_train.py",
     "tests/test_distributed.py",
+    "tests/test_launch.py",
     "notebooks/02_training_dynamics.ipynb",
     "tests/test_paper_profile.py",
     "notebooks/05_pruning.ipynb",
-    "tests/test_launch.py",
 )
 
 

@@ -91,14 +91,20 @@ def test_a_preempted_job_is_requeued_and_a_killed_one_resumes_to_the_same_bytes(
     (item,) = launch.sweep(["dynamics"], "smoke", overrides).runs
     options = launch.Options(executor="local")
     job = launch.executor(options).submit(launch.job_of(item, options))
-    _wait(lambda: _step(item.handle) >= 10, "the first checkpoint")
-    first, task = _step(item.handle), _task(job)
-    os.kill(task, signal.SIGUSR2)
-    _wait(lambda: _task(job) not in (0, task), "the requeued job")
-    _wait(lambda: _step(item.handle) > first, "the requeued job to checkpoint again")
-    assert not item.handle.done
-    os.kill(_task(job), signal.SIGKILL)
-    _wait(job.done, "the killed job to end", 60)
+    try:
+        _wait(lambda: _step(item.handle) >= 10, "the first checkpoint")
+        first, task = _step(item.handle), _task(job)
+        os.kill(task, signal.SIGUSR2)
+        _wait(lambda: _task(job) not in (0, task), "the requeued job")
+        _wait(lambda: _step(item.handle) > first, "the requeued job to checkpoint again")
+        assert not item.handle.done
+        os.kill(_task(job), signal.SIGKILL)
+        _wait(job.done, "the killed job to end", 60)
+    finally:
+        if not job.done():  # a failed wait: leave no process behind
+            if _task(job):
+                os.kill(_task(job), signal.SIGKILL)
+            job.cancel()
     assert not item.handle.done and _step(item.handle) < 60
     log = Path(job.paths.stdout).read_text() + Path(job.paths.stderr).read_text()
     assert "Caught signal SIGUSR2" in log and "Requeued job" in log
@@ -208,5 +214,10 @@ def test_bad_options_get_one_line_errors(capsys):
     assert "--array-parallelism 0 is not allowed" in capsys.readouterr().err
     assert main(["launch", "all", "--set", "steps=3", "--dry-run"]) == 2
     assert "--set needs one experiment" in capsys.readouterr().err
+    assert main(["launch", "dynamics", "--profile", "smoke", "--set", "steps=-3", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "recipe.steps = -3" in err[0]
+    assert main(["launch", "dynamics", "--executor", "slurm", "stray"]) == 2  # not an sbatch option
+    assert "sbatch options are given as --name=value" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plan", "--constraint=a100"])
