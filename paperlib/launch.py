@@ -25,6 +25,7 @@ import json
 import os
 import pickle
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -204,8 +205,8 @@ def _job_entry(item: Planned, job: Any, executor: str) -> dict:
 
 
 def state(item: Planned, jobs: dict[str, dict]) -> str:
-    """done, running (locked), failed (its job ended with an error), queued (submitted, not started yet) or
-    pending."""
+    """done, running (locked), failed (its job ended with an error, or SLURM ended it), queued (submitted to
+    SLURM, not ended) or pending."""
     handle = item.handle
     if handle.done:
         return "done"
@@ -222,9 +223,26 @@ def state(item: Planned, jobs: dict[str, dict]) -> str:
             except Exception:  # a result written by another version: judge by the store alone
                 outcome = ""
         return "failed" if outcome == "error" else "pending"
-    if not Path(entry["stdout"]).exists() and entry["executor"] == "slurm":
-        return "queued"
+    if entry["executor"] == "slurm":
+        return _slurm_state(entry)
     return "pending"
+
+
+# SLURM job states (sacct) of a job that has not ended; any other state without a result means it ended early.
+_ALIVE = ("PENDING", "REQUEUED", "RUNNING", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "PREEMPTED")
+
+
+def _slurm_state(entry: dict) -> str:
+    """A submitted SLURM job with no result yet and no lock held: queued while SLURM lists it as alive (or, with
+    no ``sacct`` here, until its log appears), failed when SLURM says it ended (cancelled, node failure, out
+    of memory), else pending."""
+    if shutil.which("sacct") is None:
+        return "pending" if Path(entry["stdout"]).exists() else "queued"
+    job = submitit.SlurmJob(folder=job_folder(), job_id=entry["job"])
+    found = job.state.upper()
+    if found.startswith(_ALIVE) or found == "UNKNOWN":
+        return "queued"
+    return "failed"
 
 
 def status(names: Iterable[str], profile: str, overrides: dict[str, dict] | None = None) -> str:
@@ -249,7 +267,7 @@ def status(names: Iterable[str], profile: str, overrides: dict[str, dict] | None
         )
     lines += [
         "",
-        "running: a process holds the run's lock; queued: submitted to SLURM, not started; waiting: a reported "
+        "running: a process holds the run's lock; queued: submitted to SLURM, not ended; waiting: a reported "
         "run of Table 1 or 2 whose lambda its selection runs have not chosen yet (launch again once they are "
         f"done). Store: {runs_root()}",
     ]

@@ -186,9 +186,17 @@ def test_slurm_submits_one_throttled_array_of_unique_runs_and_a_second_launch_su
     jobs = launch.submitted()
     assert sorted(e["job"] for e in jobs.values()) == sorted(f"4242_{k}" for k in range(n))
     capsys.readouterr()
-    assert main(argv) == 0  # queued, none started: nothing new
+    assert main(argv) == 0  # queued, none started (no sacct here; no log yet): nothing new
     assert "0 run(s) submitted" in capsys.readouterr().out
     assert len(list((tmp_path / "scripts").iterdir())) == 1
+    # With sacct: the first job was cancelled before it started, the rest still wait.
+    table = f"JobID|State|NodeList\\n4242_0|CANCELLED by 1|None\\n4242_[1-{n - 1}]|PENDING|None"
+    (tmp_path / "bin" / "sacct").write_text(f'#!/bin/sh\nprintf "{table}\\n"\n')
+    (tmp_path / "bin" / "sacct").chmod(0o755)
+    first = next(i for i in found.runs if jobs[i.name]["job"] == "4242_0")
+    assert launch.state(first, jobs) == "failed"
+    assert [launch.state(i, jobs) for i in found.runs].count("queued") == n - 1
+    assert launch.to_submit(found) == [first]
 
 
 def test_dry_run_prints_the_paper_jobs_without_the_data(tmp_path, monkeypatch, capsys):
