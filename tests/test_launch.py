@@ -229,3 +229,37 @@ def test_bad_options_get_one_line_errors(capsys):
     assert "sbatch options are given as --name=value" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plan", "--constraint=a100"])
+
+
+def _fake_done(item: launch.Planned, val_acc: float) -> None:
+    """A finished run in the store without training: one evaluation row per split and DONE."""
+    handle = item.handle
+    handle.folder.mkdir(parents=True)
+    handle.write_metrics([(1, "val", "acc", val_acc), (1, "test", "acc", 0.5)])
+    handle.mark_done()
+
+
+def test_reported_runs_wait_for_their_selection_runs_then_take_the_chosen_lambda(tmp_path, monkeypatch):
+    """Table 2's reported runs at a term's lambda are submitted once its selection runs are done, at the lambda
+    they choose: the configs ``supervised_info.run_study`` then reads from the store without training."""
+    from paperlib.experiments import supervised_info
+
+    _use_store(monkeypatch, tmp_path / "store")
+    monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path / "no-data"))  # any run it would train fails
+    (study,) = registry.get("supervised_info").sweep("smoke")
+    before = launch.sweep(["supervised_info"], "smoke")
+    assert len(before.waiting) == 2 * len(study.seeds)  # MI and HDR at every reported seed
+    best = study.lambdas[-1]  # make the selection runs choose the last candidate
+    for item in before.runs:
+        if item.config.seed == study.select_seed:
+            _fake_done(item, 0.9 if item.config.extra_loss.split(":")[1] == f"{best:g}" else 0.1)
+    after = launch.sweep(["supervised_info"], "smoke")
+    assert after.waiting == []
+    chosen = [i for i in after.runs if i.config.extra_loss and i.config.seed != study.select_seed]
+    assert len(chosen) == len(before.waiting)
+    assert {i.config.extra_loss.split(":")[1] for i in chosen} == {f"{best:g}"}
+    for item in after.runs:
+        if not item.handle.done:
+            _fake_done(item, 0.5)
+    table = supervised_info.run_study(study)  # reads every run it asks for: none is missing
+    assert set(table[table.role == "chosen"]["lambda"]) == {0.0, best}
