@@ -74,7 +74,13 @@ def parser() -> argparse.ArgumentParser:
         "launch",
         help="submit every pending run of the plan as a job (SLURM job array, local processes or in-process)",
     )
-    p_launch.add_argument("experiments", nargs="+", choices=["all", *runnable_names()], metavar="EXPERIMENT")
+    p_launch.add_argument(
+        "experiments",
+        nargs="+",
+        choices=["all", *runnable_names()],
+        metavar="EXPERIMENT",
+        help=f"all, or one or more of: {', '.join(runnable_names())}",
+    )
     p_launch.add_argument("--profile", default="paper", choices=PROFILES)
     p_launch.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"])
     p_launch.add_argument("--dry-run", action="store_true", help="print the runs and the sbatch script only")

@@ -328,6 +328,8 @@ class Options:
             value = getattr(self, name)
             if value is not None and value < (0 if name == "gpus_per_job" else 1):
                 raise ValueError(f"--{name.replace('_', '-')} {value} is not allowed: give a positive number")
+        if self.max_requeues < 0:
+            raise ValueError(f"--max-requeues {self.max_requeues} is not allowed: give 0 or more")
         if self.timeout_min < 1:
             raise ValueError(f"--timeout-min {self.timeout_min} is not allowed: give minutes, at least 1")
 
