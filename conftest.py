@@ -16,7 +16,7 @@ BOOK_TEST = "tests/test_book.py::test_smoke_book_builds"
 # Progress bars are noise in tests and in notebook outputs compared by nbval.
 os.environ.setdefault("PAPERLIB_QUIET", "1")
 # torch's OpenMP threads wait for each other by spinning. When a process has several threads (a user's
-# OMP_NUM_THREADS, the pool tests) they share the cores with other processes, and a thread spinning for a
+# OMP_NUM_THREADS) they share the cores with other processes, and a thread spinning for a
 # descheduled partner once kept notebook 07 (83 s serially, two threads) running for over 12 minutes beside
 # another test worker. Passive waiting changes no arithmetic; workers and kernels inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -98,10 +98,10 @@ LONGEST_FIRST = (
     "notebooks/04_label_smoothing.ipynb",
     "tests/test_train.py",
     "tests/test_distributed.py",
+    "tests/test_launch.py",
     "notebooks/02_training_dynamics.ipynb",
     "tests/test_paper_profile.py",
     "notebooks/05_pruning.ipynb",
-    "tests/test_pool.py",
 )
 
 

@@ -10,8 +10,8 @@ each (shared helpers in ``common.py``):
 4. ``throughput``: training throughput with and without channels_last and ``torch.compile``, and whether each
    is exact;
 5. ``notebooks``: wall time of every notebook: smoke measured now, cpu as last recorded by ``make book``;
-6. ``pool``: independent runs side by side (``paperlib.pool``): one process on every core against one
-   process per core;
+6. ``launch``: a smoke sweep through submitit's local executor (``paperlib.launch``), one job at a time and
+   one per core, against plain ``run`` commands;
 7. ``variants``: channels_last and ``torch.compile`` over whole cpu runs (determinism, agreement with eager
    within seed noise, time): how the cpu profile's channels_last was chosen;
 8. ``streaming``: ``paperlib.StreamingInterplay`` on 1,000,000 rows (time, memory beyond one batch), against
@@ -29,11 +29,11 @@ import time
 import torch
 
 from benchmarks.common import HERE, TARGETS, machine
+from benchmarks.launch import TITLE as LAUNCH_TITLE
+from benchmarks.launch import bench_launch
 from benchmarks.loss_overhead import bench_loss_overhead
 from benchmarks.memory import bench_memory
 from benchmarks.notebooks import bench_notebooks
-from benchmarks.pool import TITLE as POOL_TITLE
-from benchmarks.pool import bench_pool
 from benchmarks.routes import bench_routes
 from benchmarks.streaming import TITLE as STREAMING_TITLE
 from benchmarks.streaming import bench_streaming
@@ -48,7 +48,7 @@ SECTIONS = {
     "loss": ("Information-loss overhead per training step", bench_loss_overhead),
     "throughput": ("Training throughput", bench_throughput),
     "notebooks": ("Notebook wall times", bench_notebooks),
-    "pool": (POOL_TITLE, bench_pool),
+    "launch": (LAUNCH_TITLE, bench_launch),
     "variants": (VARIANTS_TITLE, bench_variants),
     "streaming": (STREAMING_TITLE, bench_streaming),
 }

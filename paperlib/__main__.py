@@ -6,6 +6,9 @@
 ``python -m paperlib book --profile P [--executed DIR | --execute]``   build the book (cpu: from the shipped build)
 ``python -m paperlib reproduce --profile cpu``                         execute the chapters from an empty store, ship
 ``python -m paperlib plan --profile P``                                runs, steps and estimated hours per experiment
+``python -m paperlib launch EXPERIMENT...|all --profile P --executor slurm|local|debug [--dry-run | --status]``
+    submit every run of the plan not yet done in the run store, one job each (submitit); other ``--key=value``
+    options go to sbatch
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from pathlib import Path
 from . import registry
 from .configs import PROFILES
 from .runs import StoreError
+
+
+def runnable_names() -> list[str]:
+    return [name for name, spec in registry.experiments_by_name().items() if spec.runnable]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,9 +70,45 @@ def parser() -> argparse.ArgumentParser:
     )
     p_plan = sub.add_parser("plan", help="print the runs, steps and estimated hours each experiment trains")
     p_plan.add_argument("--profile", default="paper", choices=PROFILES)
+    p_launch = sub.add_parser(
+        "launch",
+        help="submit every pending run of the plan as a job (SLURM job array, local processes or in-process)",
+    )
+    p_launch.add_argument(
+        "experiments",
+        nargs="+",
+        choices=["all", *runnable_names()],
+        metavar="EXPERIMENT",
+        help=f"all, or one or more of: {', '.join(runnable_names())}",
+    )
+    p_launch.add_argument("--profile", default="paper", choices=PROFILES)
+    p_launch.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"])
+    p_launch.add_argument("--dry-run", action="store_true", help="print the runs and the sbatch script only")
+    p_launch.add_argument("--status", action="store_true", help="per experiment: done/running/failed/pending")
+    p_launch.add_argument("--partition")
+    p_launch.add_argument("--account")
+    p_launch.add_argument("--qos")
+    p_launch.add_argument(
+        "--gpus-per-job", type=int, help="default: 1 on SLURM; locally 1 with a GPU, else 0"
+    )
+    p_launch.add_argument("--cpus-per-job", type=int, help="CPUs per job (also torch's thread count)")
+    p_launch.add_argument(
+        "--timeout-min", type=int, default=24 * 60, help="time limit per job; requeued after"
+    )
+    p_launch.add_argument(
+        "--array-parallelism", type=int, help="jobs at once (SLURM's %% throttle; local: default 1)"
+    )
+    p_launch.add_argument("--max-requeues", type=int, default=20, help="time-limit requeues per job")
+    p_launch.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one experiment only",
+    )
     p_run = sub.add_parser("run", help="train an experiment's runs (cached in the run store, resumable)")
-    runnable = [name for name, spec in registry.experiments_by_name().items() if spec.runnable]
-    p_run.add_argument("experiment", choices=runnable)
+    p_run.add_argument("experiment", choices=runnable_names())
     p_run.add_argument("--profile", default="cpu", choices=PROFILES)
     p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return top
@@ -140,8 +183,79 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sbatch_extras(tokens: list[str]) -> dict[str, str | bool]:
+    """Options launch does not know, as sbatch options: ``--constraint=a100`` or ``--constraint a100``."""
+    out: dict[str, str | bool] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or len(token) < 3:
+            raise ValueError(f"unexpected argument {token!r}: sbatch options are given as --name=value")
+        name, eq, text = token[2:].partition("=")
+        value: str | bool = text
+        if not eq:
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if following and not following.startswith("--"):
+                value, i = following, i + 1
+            else:
+                value = True  # a flag such as --exclusive
+        out[name.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+def _launch(args: argparse.Namespace, extra: list[str]) -> int:
+    from . import configs, launch
+
+    names = runnable_names() if "all" in args.experiments else list(dict.fromkeys(args.experiments))
+    try:
+        if args.overrides and len(names) > 1:
+            raise ValueError("--set needs one experiment, not several or all")
+        overrides = {names[0]: configs.parse_overrides(args.overrides)} if args.overrides else {}
+        for name in names:
+            registry.get(name).config(args.profile, **overrides.get(name, {}))  # refuse bad settings first
+        if args.status:
+            print(launch.status(names, args.profile, overrides))
+            return 0
+        options = launch.Options(
+            executor=args.executor,
+            partition=args.partition,
+            gpus_per_job=args.gpus_per_job,
+            cpus_per_job=args.cpus_per_job,
+            timeout_min=args.timeout_min,
+            array_parallelism=args.array_parallelism,
+            account=args.account,
+            qos=args.qos,
+            max_requeues=args.max_requeues,
+            extra=_sbatch_extras(extra),
+        )
+        if args.dry_run:
+            print(launch.dry_run(names, args.profile, options, overrides))
+            return 0
+        found, items, outcome = launch.launch(names, args.profile, options, overrides)
+    except (ValueError, RuntimeError, StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"{len(items)} run(s) submitted through the {args.executor} executor; "
+        f"{len(found.runs) - len(items)} done, running or queued; {len(found.waiting)} waiting for their "
+        f"selection runs (launch again once those are done)"
+    )
+    if args.executor == "slurm" and outcome.jobs:
+        print(
+            f"jobs {outcome.jobs[0]['job']} .. {outcome.jobs[-1]['job']}; logs under {launch.job_folder().parent}"
+        )
+    for failure in outcome.failed:
+        print(f"failed: {failure}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, extra = parser().parse_known_args(argv)
+    if extra and args.command != "launch":
+        parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "launch":
+        return _launch(args, extra)
     commands = {"run": _run, "claims": _claims, "book": _book, "reproduce": _reproduce, "plan": _plan}
     return commands[args.command](args)
 

@@ -18,7 +18,7 @@ from . import registry
 from .runs import config_dict, config_hash
 from .storage import REPO_ROOT
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "PAPERLIB_WORKERS")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
 def fingerprints(profile: str) -> dict[str, dict[str, list[str]]]:

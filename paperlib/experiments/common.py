@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import torch
 
-from .. import pool, runs
+from .. import runs
 from ..train.supervised import Recipe, TrainConfig, make_model, train
 
 # Every supervised run (chapters 02-05 and 07) lives in one store folder, so equal configs are trained once:
@@ -52,9 +52,9 @@ def train_supervised(cfg: TrainConfig) -> runs.Run:
 
 
 def train_supervised_all(cfgs: list[TrainConfig]) -> list[runs.Run]:
-    """The finished supervised runs of ``cfgs``, in order; those not in the store are trained side by side by
-    the worker pool (``pool.train_all``)."""
-    return pool.train_all([(SUPERVISED_STORE, cfg, train) for cfg in cfgs])
+    """The finished supervised runs of ``cfgs``, in order; those not in the store are trained here, one after
+    another (``python -m paperlib launch`` trains a store's runs side by side beforehand)."""
+    return [train_supervised(cfg) for cfg in cfgs]
 
 
 def load_model(run: runs.Run) -> torch.nn.Module:

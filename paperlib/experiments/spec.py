@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import configs, pool, runs
+from .. import configs, runs
 
 SEEDS = configs.tuple_of(configs.NONNEGATIVE_INT)  # a list of seeds, e.g. [0,1,2]
 
@@ -56,11 +56,11 @@ class Experiment:
         return self.sweep_fn(self.config(profile, **overrides), profile, overrides)
 
     def runs(self, profile: str, **overrides: Any) -> list[runs.Run]:
-        """Every run of the sweep, from the store where done, else trained (or resumed) by ``trainer``, several
-        at once when the machine has the cores for it (``pool.train_all``)."""
+        """Every run of the sweep, from the store where done, else trained (or resumed) by ``trainer`` here, one
+        after another (``python -m paperlib launch`` trains a store's runs side by side beforehand)."""
         if self.trainer is None:
             raise ValueError(f"experiment {self.name!r} trains nothing")
-        return pool.train_all([(self.store, cfg, self.trainer) for cfg in self.sweep(profile, **overrides)])
+        return [runs.run(self.store, cfg, self.trainer) for cfg in self.sweep(profile, **overrides)]
 
     def shell_report(self, profile: str, **overrides: Any) -> str:
         """What ``python -m paperlib run`` prints: ``report``, or one line per run of the sweep."""
