@@ -27,6 +27,7 @@ from torch.utils._pytree import tree_flatten
 
 from paperlib import distributed, runs
 from paperlib.experiments import lmc, pruning
+from paperlib.experiments import own_network as own
 from paperlib.train import freematch as fm
 from paperlib.train import grokking as gk
 from paperlib.train import supervised as sv
@@ -199,6 +200,11 @@ PATHS = {
         (0.0, 0.5),
         1,
         per_class=3,
+    ),
+    "own network with probe and Monitor": lambda: runs.run(
+        own.STORE,
+        own.OwnNetworkConfig(steps=3, batch_size=8, eval_every=2, ckpt_every=3, eval_per_class=2),
+        own.train,
     ),
 }
 
