@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from benchmarks.common import HERE, machine
+from paperlib import costs, plan, registry
 from paperlib import data as D
-from paperlib import plan, registry
 from paperlib.augment import strong_augment, weak_augment
 from paperlib.configs import PROFILES
 from paperlib.experiments.own_network import OwnNetwork, OwnNetworkConfig
@@ -38,7 +38,7 @@ from paperlib.train.grokking import GrokConfig, Grokking
 from paperlib.train.supervised import Supervised, TrainConfig
 
 OUT = HERE / "step_times.json"
-SIDE = {"fashion_mnist": 28, "cifar10": 32, "cifar100": 32, "stl10": 96}
+SIDE = costs.IMAGE_SIDE
 PER_CLASS = 20  # random training images per class: enough for every batch a probe draws
 
 
