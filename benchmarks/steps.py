@@ -7,8 +7,8 @@ cost does not depend on the pixels), takes one warm-up step, times ``--reps`` mo
 the machine only ever slow a step down; on a busy machine the times are still too high). A step whose
 predicted time exceeds ``--budget`` seconds (FreeMatch on WRN-28-8: 960 images) is timed on fewer labeled
 images and scaled linearly by the plan; the file records the images each time was measured on. ``host_s`` is
-the part this code does on the CPU whatever the device: augmentation and normalization of the batch, timed at
-the step's own size.
+the batch preparation alone (augmentation and normalization), timed at the step's own size; it runs on the
+training device now, so ``plan`` counts it as part of the step.
 """
 
 from __future__ import annotations
