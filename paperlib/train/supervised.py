@@ -149,10 +149,13 @@ def make_model(recipe: Recipe, seed: int) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def extract(model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: int = 1000):
-    """Logits and features (on the CPU) of uint8 ``images`` in eval mode, in chunks on the model's device (each
-    chunk moves there as uint8, a quarter of its float size). Under torchrun each process computes its shard
-    and every process gets all rows."""
+def extract(
+    model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: int = 1000, to_cpu: bool = True
+):
+    """Logits and features of uint8 ``images`` in eval mode, computed in chunks on the model's device (each
+    chunk moves there as uint8, a quarter of its float size) and returned on the CPU unless ``to_cpu`` is
+    False (the metrics then run on the device too). Under torchrun each process computes its shard and every
+    process gets all rows."""
     net = distributed.unwrap(model)
     dev = next(net.parameters()).device
     mine = distributed.shard(len(images))
@@ -161,7 +164,8 @@ def extract(model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: i
     outs = [net(D.normalize(part[i : i + chunk].to(dev), dataset)) for i in range(0, len(part), chunk)]
     net.train()
     logits, feats = (torch.cat([o[k] for o in outs]) for k in (0, 1))
-    return tuple(distributed.gather_rows(x, len(images)).cpu() for x in (logits, feats))
+    out = tuple(distributed.gather_rows(x, len(images)) for x in (logits, feats))
+    return tuple(x.cpu() for x in out) if to_cpu else out
 
 
 def _scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -172,10 +176,11 @@ def _scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
 
 
 def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: int) -> dict[str, float]:
-    """Accuracy, loss, exact and batch-mean interplay, and NC1-NC4 of ``model`` on ``split``."""
-    logits, feats = extract(model, split.images, dataset)
-    labels = split.labels
-    heads = model.head_weight.detach().cpu()
+    """Accuracy, loss, exact and batch-mean interplay, and NC1-NC4 of ``model`` on ``split``, computed on the
+    model's device."""
+    logits, feats = extract(model, split.images, dataset, to_cpu=False)
+    labels = split.labels.to(feats.device)
+    heads = model.head_weight.detach()
     out = _scores(logits, labels)
     # A dead (all-zero) feature row has no direction; nudge it so early, unstable checkpoints still measure.
     safe = nudge_zero_rows(feats.double())
@@ -185,7 +190,7 @@ def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: 
     out["batches"] = batch.pop("batches", math.nan)
     out.update({f"{k}_batch_sd": batch.pop(f"{k}_sd", math.nan) for k in ("mir", "hdr")})
     out.update({f"{k}_batch": v for k, v in batch.items()})
-    out.update(nc_measures(safe, labels, heads, model.head.bias.detach().cpu()))
+    out.update(nc_measures(safe, labels, heads, model.head.bias.detach()))
     return out
 
 
