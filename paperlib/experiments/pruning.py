@@ -156,8 +156,9 @@ def compute(cfg: PruneConfig, seed: int) -> pd.DataFrame:
     independent = common.load_model(common.train_supervised(other))
     test = eval_split(r)
     compare = test.subset(D.balanced_subset(test.labels, cfg.compare_per_class, seed=0))
-    _, feats_original = extract(original, compare.images, r.dataset)
-    _, feats_independent = extract(independent, compare.images, r.dataset)
+    # the feature comparisons stay on the device, as the models are
+    _, feats_original = extract(original, compare.images, r.dataset, to_cpu=False)
+    _, feats_independent = extract(independent, compare.images, r.dataset, to_cpu=False)
     shuffled = feats_original[torch.randperm(len(feats_original), generator=generator(seed))]
     nulls = {
         **_pair(feats_independent, feats_original, "independent_"),
@@ -173,7 +174,7 @@ def compute(cfg: PruneConfig, seed: int) -> pd.DataFrame:
         acc_pruned = (logits.argmax(1) == test.labels).float().mean().item()
         finetune(model, train_cfg, train_set, cfg.finetune_steps, cfg.finetune_lr, seed=seed)
         after = measure(model, test, r.dataset, r.metric_batch)
-        _, feats = extract(model, compare.images, r.dataset)
+        _, feats = extract(model, compare.images, r.dataset, to_cpu=False)
         layers = {f"layer:{k}": v for k, v in sparsity_of(model).items() if k != "overall"}
         rows.append(
             {
