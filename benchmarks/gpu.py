@@ -18,6 +18,10 @@ measured. A measurement or phase that fails is recorded with its error and the n
    (``distributed.device()`` is the GPU there), through pytest with the project's addopts dropped (nbval and
    the notebooks are not needed for them).
 
+``python -m benchmarks.gpu --merge DIR`` then takes a device run's two files into ``benchmarks/`` and its section
+into ``benchmarks/RESULTS.md`` (replacing an earlier GPU section; ``make bench`` keeps it when it rewrites the
+file).
+
 ``--quick`` runs phases 1 and 2 on whatever device there is at toy sizes (the smallest models, batches of two,
 n = 2,000), so ``tests/test_gpu_bench.py`` proves the script on a CPU before a device is spent on it.
 """
@@ -245,6 +249,33 @@ def write(record: dict, out: Path) -> None:
     (out / "gpu_results.md").write_text(markdown(record))
 
 
+GPU_SECTION = "## GPU:"
+
+
+def with_gpu_section(results: str, section: str) -> str:
+    """``results`` (RESULTS.md's text) with its GPU section, if any, replaced by ``section`` at the end."""
+    head, found, rest = results.partition(GPU_SECTION)
+    if found:
+        after = rest.find("\n## ")
+        head += rest[after + 1 :] if after >= 0 else ""
+    return head.rstrip("\n") + "\n\n" + section
+
+
+def merge(folder: Path, into: Path = HERE) -> None:
+    """Take a device run's ``gpu_times.json`` and ``gpu_results.md`` from ``folder`` into ``into`` (benchmarks/)
+    and its section into ``RESULTS.md`` there."""
+    missing = [n for n in ("gpu_times.json", "gpu_results.md") if not (folder / n).exists()]
+    if missing:
+        raise SystemExit(
+            f"{folder} lacks {', '.join(missing)}: pass the --out folder of a benchmarks.gpu run"
+        )
+    section = (folder / "gpu_results.md").read_text()
+    for name in ("gpu_times.json", "gpu_results.md"):
+        (into / name).write_text((folder / name).read_text())
+    results = into / "RESULTS.md"
+    results.write_text(with_gpu_section(results.read_text() if results.exists() else "", section))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="folder for gpu_times.json and gpu_results.md")
@@ -252,7 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed steps (interplay calls) per measurement")
     parser.add_argument("--quick", action="store_true", help="toy sizes on any device (a test runs this)")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
+    parser.add_argument(
+        "--merge", type=Path, help="take a device run's files from this folder into benchmarks/"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge)
+        print(f"merged {args.merge} into {HERE}")
+        return 0
     out = args.out or (Path(tempfile.mkdtemp(prefix="gpu-quick-")) if args.quick else HERE)
     out.mkdir(parents=True, exist_ok=True)
     phases = [p for p in args.phases.split(",") if p]

@@ -63,3 +63,18 @@ def test_unknown_phase_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         gpu.main(["--quick", "--phases", "steps,warp"])
     assert "unknown phase(s) warp" in capsys.readouterr().err
+
+
+def test_merge_puts_the_device_section_into_results_once(quick, tmp_path):
+    out, record = quick
+    (tmp_path / "RESULTS.md").write_text(
+        "# Benchmarks\n\n## Targets\n\nx\n\n## GPU: old device\n\nold\n\n## Later\n\ny\n"
+    )
+    gpu.merge(out, into=tmp_path)
+    gpu.merge(out, into=tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count(gpu.GPU_SECTION) == 1 and "old device" not in text and "## Later" in text
+    assert text.endswith((out / "gpu_results.md").read_text())
+    assert json.loads((tmp_path / "gpu_times.json").read_text()) == record
+    with pytest.raises(SystemExit, match="lacks gpu_times.json"):
+        gpu.merge(tmp_path / "nowhere", into=tmp_path)
