@@ -2,11 +2,14 @@
 kind the plan counts (float32, plus channels_last and bf16 autocast), and exact ``interplay`` at the paper's
 sizes; written so that one call spends the device time once.
 
-``python -m benchmarks.gpu --out DIR`` (on the device: ``PYTHONUNBUFFERED=1 python3 -m benchmarks.gpu --out
-$OUT``) runs four phases, each within its share of ``--budget`` seconds (8 minutes by default), and writes
-``gpu_times.json`` (what ``plan`` reads: copy it to ``benchmarks/``) and ``gpu_results.md`` (a section for
-``benchmarks/RESULTS.md``, the device named) after every measurement, so a run cut short still returns what it
-measured. A measurement or phase that fails is recorded with its error and the next one runs.
+``python -m benchmarks.gpu --out DIR`` runs three phases within ``--budget`` seconds (8 minutes by default:
+35 % for the steps, 20 % for interplay, the rest for the tests) and writes ``gpu_times.json`` (what ``plan``
+reads) and ``gpu_results.md`` (a section for ``benchmarks/RESULTS.md``, the device named) after every
+measurement, so a run cut short still returns what it measured. A measurement or phase that fails is recorded
+with its error and the next one runs. On a lent device, from the repository root (its python3 holds torch and
+everything these phases import; nbval and the book's packages are not needed):
+
+    PYTHONUNBUFFERED=1 PYTHONPATH=. timeout 570 python3 -m benchmarks.gpu --out $OUT
 
 1. ``steps``: one step config per kind (``benchmarks.steps.kinds``: the paper's supervised WRN-28-2 at 64,
    FreeMatch at 64 + 2 x 448, WRN-28-8 on CIFAR-100, WRN-37-2 on STL-10, the grokking transformer, ...) on random
@@ -14,9 +17,9 @@ measured. A measurement or phase that fails is recorded with its error and the n
    Variants: channels_last weights and bf16 autocast, timed the same way (reported; ``plan`` uses float32).
 2. ``interplay``: exact ``interplay`` at n = 50,000, d = 128 and 512, C = 10 and 100, from float64 and float32
    features on the device, cheapest first, until the phase's budget is spent.
-3. ``tests``: the CUDA tests (``-k cuda``) and ``tests/test_paper_profile.py`` with the slow cases, on the device
-   (``distributed.device()`` is the GPU there), through pytest with the project's addopts dropped (nbval and
-   the notebooks are not needed for them).
+3. ``tests``: the CUDA test with the probe, Monitor and augmentation tests, and ``tests/test_paper_profile.py``
+   with the slow cases, on the device (``distributed.device()`` is the GPU there), through pytest with the
+   project's addopts dropped.
 
 ``python -m benchmarks.gpu --merge DIR`` then takes a device run's two files into ``benchmarks/`` and its section
 into ``benchmarks/RESULTS.md`` (replacing an earlier GPU section; ``make bench`` keeps it when it rewrites the
@@ -97,10 +100,14 @@ def run_tests(seconds: float, quick: bool) -> dict:
     out = {}
     start = time.perf_counter()
     for name, args in (
-        ("cuda", ["tests/test_probe.py", "-k", "cuda"]),
+        # the CUDA test (inputs follow a model on the GPU) lives among the probe's; all of them are quick
+        ("cuda", ["tests/test_probe.py", "tests/test_monitor.py", "tests/test_augment.py"]),
         ("paper_profile", ["tests/test_paper_profile.py", "-m", "slow or not slow", "-n", "4"]),
     ):
         left = seconds - (time.perf_counter() - start)
+        if left < 10:
+            out[name] = {"rc": None, "tail": "not run: the budget was spent"}
+            continue
         try:
             done = subprocess.run(cmd + args, capture_output=True, text=True, timeout=max(left, 1))
             out[name] = {"rc": done.returncode, "tail": done.stdout[-3000:] + done.stderr[-1000:]}
@@ -112,8 +119,13 @@ def run_tests(seconds: float, quick: bool) -> dict:
 def step_configs(quick: bool) -> dict[str, Any]:
     """One config per kind of step; at toy sizes with ``quick``."""
     found = kinds()
-    if not quick:
-        return found
+    if not quick:  # the whole training set of random images, one test image per class (as benchmarks.steps)
+        return {
+            k: cfg
+            if isinstance(cfg, GrokConfig) or not hasattr(cfg, "recipe")
+            else with_batch(cfg, cfg.recipe.batch_size)
+            for k, cfg in found.items()
+        }
     out = {}
     for cfg in found.values():
         kind = plan.step_kind(cfg)
