@@ -7,8 +7,8 @@ cost does not depend on the pixels), takes one warm-up step, times ``--reps`` mo
 the machine only ever slow a step down; on a busy machine the times are still too high). A step whose
 predicted time exceeds ``--budget`` seconds (FreeMatch on WRN-28-8: 960 images) is timed on fewer labeled
 images and scaled linearly by the plan; the file records the images each time was measured on. ``host_s`` is
-the part this code does on the CPU whatever the device: augmentation and normalization of the batch, timed at
-the step's own size.
+the batch preparation alone (augmentation and normalization), timed at the step's own size; it runs on the
+training device now, so ``plan`` counts it as part of the step.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from benchmarks.common import HERE, machine
+from paperlib import costs, plan, registry
 from paperlib import data as D
-from paperlib import plan, registry
 from paperlib.augment import strong_augment, weak_augment
 from paperlib.configs import PROFILES
 from paperlib.experiments.own_network import OwnNetwork, OwnNetworkConfig
@@ -38,7 +38,7 @@ from paperlib.train.grokking import GrokConfig, Grokking
 from paperlib.train.supervised import Supervised, TrainConfig
 
 OUT = HERE / "step_times.json"
-SIDE = {"fashion_mnist": 28, "cifar10": 32, "cifar100": 32, "stl10": 96}
+SIDE = costs.IMAGE_SIDE
 PER_CLASS = 20  # random training images per class: enough for every batch a probe draws
 
 

@@ -6,6 +6,9 @@ each with a magnitude drawn uniformly from the operation's range, then Cutout of
 random fraction (up to 1/2) of the image. It is written for batches: each of the three slots groups the images
 by the operation they drew, and the geometric operations share one ``grid_sample`` call. Per-image PIL
 augmentation cost ~200 ms per batch of 64 here, more than a training step; this costs a few milliseconds.
+The images may live on any device (a GPU's, in training): the random draws always come from the CPU
+generator ``g`` in the same order and are then moved to the images' device, so the draws, and on the CPU the
+numbers, do not depend on where the images are.
 Geometric operations sample with nearest neighbours and fill with black, as PIL does; shears and rotations
 are about the image centre.
 """
@@ -25,15 +28,16 @@ def weak_augment(images: torch.Tensor, g: torch.Generator, flip: bool = True, pa
     horizontal flip (label-preserving for every data set here); on a uint8 batch, one draw per image from ``g``."""
     n, _, h, w = images.shape
     padded = F.pad(images.float(), (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+    dev = images.device
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=g).to(dev)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=g).to(dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])[:, None, None, :]
     if flip:
-        mirror = torch.rand(n, generator=g) < 0.5
+        mirror = (torch.rand(n, generator=g) < 0.5).to(dev)
         cols = torch.where(mirror[:, None, None, None], cols.flip(-1), cols)
-    batch = torch.arange(n)[:, None, None, None]
-    chans = torch.arange(images.shape[1])[None, :, None, None]
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+    chans = torch.arange(images.shape[1], device=dev)[None, :, None, None]
     return padded[batch, chans, rows, cols].to(torch.uint8)
 
 
@@ -76,7 +80,7 @@ def _contrast(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def _sharpness(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Blend with PIL's SMOOTH filter (centre 5, neighbours 1, / 13); the border pixels stay as they are."""
     c = x.shape[1]
-    kernel = torch.ones(3, 3, dtype=x.dtype)
+    kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)
     kernel[1, 1] = 5.0
     kernel = (kernel / 13.0).expand(c, 1, 3, 3)
     smooth = x.clone()
@@ -106,7 +110,9 @@ def _equalize(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     the most frequent last level is left out; a channel with a single level is unchanged."""
     n, c, h, w = x.shape
     flat = x.round().long().view(n * c, h * w)
-    hist = torch.zeros(n * c, 256, dtype=torch.long).scatter_add_(1, flat, torch.ones_like(flat))
+    hist = torch.zeros(n * c, 256, dtype=torch.long, device=x.device).scatter_add_(
+        1, flat, torch.ones_like(flat)
+    )
     last = 255 - torch.argmax((hist.flip(1) > 0).long(), dim=1)  # highest level present
     step = (h * w - hist.gather(1, last[:, None]).squeeze(1)) // 255
     before = hist.cumsum(1) - hist
@@ -122,7 +128,7 @@ def _equalize(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def _affine(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """Sample x at M @ (x_out, y_out, 1) in pixel coordinates centred on the image (nearest, black fill)."""
     _, _, h, w = x.shape
-    scale = torch.tensor([2.0 / w, 2.0 / h], dtype=x.dtype)
+    scale = torch.tensor([2.0 / w, 2.0 / h], dtype=x.dtype, device=x.device)
     theta = m.clone()
     theta[:, 0, 1] *= h / w
     theta[:, 1, 0] *= w / h
@@ -132,7 +138,7 @@ def _affine(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 
 def _matrix(v: torch.Tensor, kind: str, h: int, w: int) -> torch.Tensor:
-    m = torch.zeros(v.shape[0], 2, 3, dtype=torch.float32)
+    m = torch.zeros(v.shape[0], 2, 3, dtype=torch.float32, device=v.device)
     m[:, 0, 0] = m[:, 1, 1] = 1.0
     if kind == "rotate":
         a = v * math.pi / 180
@@ -181,9 +187,9 @@ def rand_augment(images: torch.Tensor, g: torch.Generator, num_ops: int = 3) -> 
     table = list(OPS.values())
     for _ in range(num_ops):
         pick = torch.randint(0, len(table), (n,), generator=g)
-        u = torch.rand(n, generator=g)
+        u = torch.rand(n, generator=g).to(x.device)
         for k, (op, lo, hi) in enumerate(table):
-            sel = (pick == k).nonzero().squeeze(1)
+            sel = (pick == k).nonzero().squeeze(1).to(x.device)
             if sel.numel():
                 x[sel] = op(x[sel], lo + (hi - lo) * u[sel])
     return x.round().clamp(0, 255).to(torch.uint8)
@@ -193,11 +199,12 @@ def cutout(images: torch.Tensor, g: torch.Generator, max_fraction: float = 0.5) 
     """A gray square per image, its side a uniform fraction (up to ``max_fraction``) of the image side, its
     centre anywhere in the image (the square may be clipped by the border)."""
     n, _, h, w = images.shape
-    side = torch.rand(n, generator=g) * max_fraction * min(h, w)
-    cy = torch.rand(n, generator=g) * h
-    cx = torch.rand(n, generator=g) * w
-    yy = torch.arange(h, dtype=torch.float32)[None, :, None] + 0.5
-    xx = torch.arange(w, dtype=torch.float32)[None, None, :] + 0.5
+    dev = images.device
+    side = (torch.rand(n, generator=g) * max_fraction * min(h, w)).to(dev)
+    cy = (torch.rand(n, generator=g) * h).to(dev)
+    cx = (torch.rand(n, generator=g) * w).to(dev)
+    yy = torch.arange(h, dtype=torch.float32, device=dev)[None, :, None] + 0.5
+    xx = torch.arange(w, dtype=torch.float32, device=dev)[None, None, :] + 0.5
     half = (side / 2)[:, None, None]
     hole = ((yy - cy[:, None, None]).abs() < half) & ((xx - cx[:, None, None]).abs() < half)
     return images.masked_fill(hole[:, None], int(CUTOUT_FILL))

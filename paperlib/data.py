@@ -379,6 +379,9 @@ def labeled_unlabeled_split(
 
 
 def normalize(images: torch.Tensor, name: str) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32, standardized with the data set's channel statistics."""
-    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in STATS[name])
+    """uint8 (N, C, H, W) -> float32, standardized with the data set's channel statistics (on the images'
+    device)."""
+    mean, std = (
+        torch.tensor(v, dtype=torch.float32, device=images.device).view(1, -1, 1, 1) for v in STATS[name]
+    )
     return (images.float() / 255.0 - mean) / std

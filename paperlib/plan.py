@@ -7,11 +7,13 @@ makes its module train; ``tests/test_plan.py`` keeps every rule honest by runnin
 empty store and counting the run folders. A run two experiments share (one config, one folder in the store,
 e.g. label smoothing's eps = 0 run is the training-dynamics run) is trained once, and the totals count it once.
 
-The times come from seconds per step measured on a CPU by ``benchmarks/steps.py`` (``benchmarks/
-step_times.json``), scaled linearly with the images of a step. Hours on a GPU are that CPU time divided by an
-assumed speed-up per model (``SPEEDUP``), except the augmentation, which this code runs on the CPU whatever
-the device; no GPU was at hand to measure them, so the factors sit at the low end and the GPU hours are more
-likely too high than too low.
+CPU hours come from seconds per step measured on a CPU by ``benchmarks/steps.py`` (``benchmarks/
+step_times.json``), scaled linearly with the images of a step. GPU hours are for one GPU of the class
+``costs.GPU``: measured seconds per step where ``benchmarks/gpu_times.json`` holds a step of that kind measured
+on that class (``benchmarks/gpu.py``), else an estimate from the step's counted floating-point operations and
+dispatched operations (``costs``) under a stated sustained throughput. Every training path runs on
+``distributed.device()`` (grokking, pruning's fine-tuning and the augmentation included), so all of a step
+counts on the GPU.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import costs, registry
 from .configs import PROFILES
 from .experiments import common, freematch, info_losses, lmc, pruning
 from .experiments.spec import Experiment
@@ -35,32 +37,17 @@ from .train.supervised import TrainConfig
 
 STEP_TIMES = Path(__file__).resolve().parents[1] / "benchmarks" / "step_times.json"
 
-# Assumed speed-up of one data-centre GPU (A100 class) over the 2-core CPU of step_times.json for the model part
-# of a step (forward, backward, update). Low-end guesses: small models leave a GPU mostly idle. The grokking
-# trainer keeps its model on the CPU (train/grokking.py moves nothing to a GPU), hence 1.
-SPEEDUP = {
-    "wrn-10-1": 10,
-    "wrn-16-1": 10,
-    "wrn-28-2": 30,
-    "wrn-28-8": 60,
-    "wrn-37-2": 40,
-    "resnet18": 30,
-    "transformer": 1,
-}
-
 
 @dataclass(frozen=True)
 class Job:
     """Training an experiment asks for: ``steps`` steps of ``like`` (a run config), either as the run of
-    ``config`` in ``store`` (``run``) or as extra steps outside a run (pruning's fine-tuning, which this code
-    does on the CPU whatever the device: ``cpu_only``)."""
+    ``config`` in ``store`` (``run``) or as extra steps outside a run (pruning's fine-tuning)."""
 
     store: str
     config: Any
     steps: int
     like: Any
     run: bool = True
-    cpu_only: bool = False
 
     @classmethod
     def of(cls, store: str, config: Any) -> Job:
@@ -130,7 +117,7 @@ def _pruning(study: Any) -> list[Job]:
     seeds = dict.fromkeys([*study.seeds, *(pruning.independent_seed(study.seeds, s) for s in study.seeds)])
     out = [Job.of(common.SUPERVISED_STORE, dataclasses.replace(study.train, seed=s)) for s in seeds]
     extra = len(study.sparsities) * study.finetune_steps * len(study.seeds)
-    return out + [Job(pruning.STORE, study, extra, study.train, run=False, cpu_only=True)]
+    return out + [Job(pruning.STORE, study, extra, study.train, run=False)]
 
 
 # The chosen lambda of a term is known only once its selection runs have run; the rules below put the first
@@ -206,21 +193,20 @@ def load_step_times(path: Path = STEP_TIMES) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"machine": "not measured", "steps": {}}
 
 
-def seconds_per_step(kind: StepKind, times: dict, cpu_only: bool = False) -> tuple[float, float] | None:
-    """(CPU seconds, estimated seconds on a GPU machine) per step of ``kind``, scaled linearly from the
-    measured images; None without a measurement of its method, model and data. The host part (augmentation,
-    normalization) and ``cpu_only`` steps are not sped up."""
+def seconds_per_step(
+    kind: StepKind, like: Any, times: dict, gpu_times: dict
+) -> tuple[float | None, float, bool]:
+    """(CPU seconds or None where that kind was not measured, GPU seconds, whether the GPU seconds were
+    measured) per step of ``kind``; measured times scale linearly with the images."""
     entry = times["steps"].get(kind.name)
-    if entry is None:
-        return None
-    cpu = entry["step_s"] * kind.images / entry["images"]
-    host = entry["host_s"] * kind.images / entry["host_images"]
-    return cpu, cpu if cpu_only else host + max(cpu - host, 0.0) / SPEEDUP[kind.model]
+    cpu = None if entry is None else entry["step_s"] * kind.images / entry["images"]
+    return (cpu, *costs.gpu_seconds(kind.name, like, kind.images, gpu_times))
 
 
 @dataclass
 class Tally:
-    """Runs, steps and seconds of a group of jobs; ``unmeasured`` names the kinds without a step time."""
+    """Runs, steps and seconds of a group of jobs; ``unmeasured`` names the kinds without a CPU step time,
+    ``gpu_measured`` those whose GPU time was measured rather than estimated."""
 
     runs: int = 0
     shared: int = 0
@@ -228,30 +214,37 @@ class Tally:
     cpu_s: float = 0.0
     gpu_s: float = 0.0
     unmeasured: set[str] = dataclasses.field(default_factory=set)
+    gpu_measured: set[str] = dataclasses.field(default_factory=set)
 
-    def add(self, job: Job, times: dict, shared: bool = False) -> None:
+    def add(self, job: Job, times: dict, gpu_times: dict, shared: bool = False) -> None:
         self.runs += job.run
         self.shared += job.run and shared
         self.steps += job.steps
         kind = step_kind(job.like)
-        per_step = seconds_per_step(kind, times, job.cpu_only)
-        if per_step is None:
+        cpu, gpu, measured = seconds_per_step(kind, job.like, times, gpu_times)
+        self.gpu_s += gpu * job.steps
+        if measured:
+            self.gpu_measured.add(kind.name)
+        if cpu is None:
             self.unmeasured.add(kind.name)
-            return
-        self.cpu_s += per_step[0] * job.steps
-        self.gpu_s += per_step[1] * job.steps
+        else:
+            self.cpu_s += cpu * job.steps
 
 
-def tally(profile: str, times: dict, overrides: dict[str, dict] | None = None) -> dict[str, Tally]:
+def tally(
+    profile: str, times: dict, overrides: dict[str, dict] | None = None, gpu_times: dict | None = None
+) -> dict[str, Tally]:
     """A ``Tally`` per experiment (its own runs, those shared with an earlier one marked) and ``"total"``
-    (each run once); ``overrides`` by experiment name."""
+    (each run once); ``overrides`` by experiment name; ``gpu_times``: measured GPU steps (``costs.measured``,
+    read from its file when None)."""
+    gpu_times = costs.measured() if gpu_times is None else gpu_times
     out, seen, total = {}, set(), Tally()
     for name, spec in registry.experiments_by_name().items():
         out[name] = Tally()
         for job in jobs(spec, profile, **(overrides or {}).get(name, {})):
-            out[name].add(job, times, shared=job.key in seen)
+            out[name].add(job, times, gpu_times, shared=job.key in seen)
             if job.key not in seen:
-                total.add(job, times)
+                total.add(job, times, gpu_times)
             seen.add(job.key)
     out["total"] = total
     return out
@@ -265,34 +258,43 @@ def _hours(seconds: float) -> str:
     return f"{h:,.0f}" if h >= 10 else f"{h:.1f}" if h >= 0.1 else f"{h:.3f}"
 
 
-def _kind_lines(found: list[Job], times: dict) -> list[str]:
-    """One line per kind of step and length: how many runs (or fine-tunings), and the seconds per step."""
-    groups: dict[tuple, int] = {}
+def _kind_lines(found: list[Job], times: dict, gpu_times: dict) -> list[str]:
+    """One line per kind of step and length: how many runs (or fine-tunings), the seconds per step on the CPU
+    and on the GPU class, and what the GPU figure rests on."""
+    groups: dict[tuple, list[Job]] = {}
     for job in found:
-        key = (step_kind(job.like), job.steps, job.run, job.cpu_only)
-        groups[key] = groups.get(key, 0) + 1
+        groups.setdefault((step_kind(job.like), job.steps, job.run), []).append(job)
     lines = []
-    for (kind, steps, run, cpu_only), n in groups.items():
-        what = f"{n} run{'s' * (n > 1)}" if run else f"{n} x fine-tuning (on the CPU)"
-        per_step = seconds_per_step(kind, times, cpu_only)
-        cost = (
-            f"{per_step[0]:.3g} s CPU, ~{per_step[1]:.2g} s GPU per step"
-            if per_step
-            else "step time not measured"
+    for (kind, steps, run), group in groups.items():
+        n = len(group)
+        what = f"{n} run{'s' * (n > 1)}" if run else f"{n} x fine-tuning"
+        cpu, gpu, measured = seconds_per_step(kind, group[0].like, times, gpu_times)
+        work = costs.work(kind.name, group[0].like)
+        basis = (
+            "measured"
+            if measured
+            else f"{work['flops_per_image'] * kind.images:.2g} FLOP, {work['ops']:.0f} ops counted"
         )
-        lines.append(f"      {what} x {steps:,} steps of {kind.name} ({kind.images} per step): {cost}")
+        cpu_text = f"{cpu:.3g} s CPU" if cpu is not None else "CPU step time not measured"
+        lines.append(
+            f"      {what} x {steps:,} steps of {kind.name} ({kind.images} per step): {cpu_text}, "
+            f"~{gpu:.2g} s GPU per step ({basis})"
+        )
     return lines
 
 
-def report(profile: str, times: dict | None = None) -> str:
-    """The plan of ``profile`` as the command line prints it, with every profile's totals at the end."""
+def report(profile: str, times: dict | None = None, gpu_times: dict | None = None) -> str:
+    """The plan of ``profile`` as the command line prints it, with every profile's totals at the end and the
+    assumptions behind the hours."""
     times = load_step_times() if times is None else times
-    tallies = tally(profile, times)
+    gpu_times = costs.measured() if gpu_times is None else gpu_times
+    tallies = tally(profile, times, gpu_times=gpu_times)
     header = (
         f"{'chapter':<8}{'experiment':<17}{'runs':>6}{'shared':>8}{'steps':>16}{'CPU h':>12}{'GPU h':>10}"
     )
     lines = [
-        f"Plan of the {profile} profile: runs trained, training steps and time, per chapter.",
+        f"Plan of the {profile} profile: runs trained, training steps and time, per chapter "
+        f"(GPU: one {costs.GPU.name}).",
         "",
         header,
     ]
@@ -303,7 +305,7 @@ def report(profile: str, times: dict | None = None) -> str:
             f"{spec.notebook:<8}{name:<17}{t.runs:>6}{t.shared:>8}{t.steps:>16,}"
             f"{_hours(t.cpu_s):>12}{_hours(t.gpu_s):>10}"
         )
-        lines += _kind_lines(jobs(spec, profile), times) if t.steps else ["      trains nothing"]
+        lines += _kind_lines(jobs(spec, profile), times, gpu_times) if t.steps else ["      trains nothing"]
     t = tallies["total"]
     lines += [
         f"{'total, each run once':<25}{t.runs:>6}{'':>8}{t.steps:>16,}{_hours(t.cpu_s):>12}{_hours(t.gpu_s):>10}"
@@ -312,24 +314,36 @@ def report(profile: str, times: dict | None = None) -> str:
         "Totals by profile (each run once):",
     ]
     for other in PROFILES:
-        o = tally(other, times)["total"]
+        o = tally(other, times, gpu_times=gpu_times)["total"]
         lines.append(
             f"  {other:<6} {o.runs:>5} runs {o.steps:>14,} steps  {_hours(o.cpu_s):>8} CPU h  "
             f"{_hours(o.gpu_s):>8} GPU h"
         )
     unmeasured = sorted(set().union(*(tallies[n].unmeasured for n in tallies)))
-    speedups = ", ".join(f"{m} {s}x" for m, s in SPEEDUP.items())
+    gpu_measured = sorted(t.gpu_measured)
+    g = costs.GPU
+    gpu_source = (
+        f"measured on {gpu_times['device']} ({costs.GPU_TIMES.name}, {gpu_times.get('date', 'no date')}) for "
+        f"{', '.join(gpu_measured)}; every other kind estimated as follows."
+        if gpu_measured
+        else f"no {g.match} has measured these steps yet ({costs.GPU_TIMES.name} holds none; "
+        "python -m benchmarks.gpu measures them on a lent device), so every GPU figure is an estimate."
+    )
     lines += [
         "",
         "Assumptions:",
         f"- CPU seconds per step measured on {times['machine']} (benchmarks/step_times.json, "
         f"{times.get('date', 'no date')}; {times.get('conditions', '')}); a step's time scaled linearly with its "
         "images.",
-        "- GPU time: no GPU was available to measure it. The model part of a step (forward, backward, update) is "
-        f"divided by an assumed speed-up of one A100-class GPU over that CPU ({speedups}); the augmentation and "
-        "normalization stay on the CPU in this code and are not divided, nor are the grokking transformer and "
-        "pruning's fine-tuning, which this code trains on the CPU. The factors are low-end guesses, so the GPU hours "
-        "are more likely too high than too low; several GPUs under torchrun divide them.",
+        f"- GPU: one {g.name}; {gpu_source}",
+        "- GPU estimate: a step's floating-point operations are counted with torch.utils.flop_counter."
+        "FlopCounterMode on the meta device (forward and backward over the step's images, and the optimizer's "
+        "update; matrix products and convolutions, not BatchNorm, activations or the loss), as are the operations "
+        f"it dispatches (views excluded; {costs.FLOPS.name}). Seconds = max(FLOPs / "
+        f"{g.sustained_flops / 1e12:.0f} TFLOP/s sustained, operations x {g.launch_s * 1e6:.0f} us per launch): "
+        f"{g.why}. Every path trains on the device, augmentation (drawn on the CPU, applied on the device) and "
+        "pruning's fine-tuning included; the augmentation's own operations are not counted. Several GPUs under "
+        "torchrun divide the hours.",
         "- Not counted: evaluations (test-set metrics every eval_every steps), LMC's interpolation paths, "
         "pruning's measurements, checkpoint writes, and the optional Grokfast run of chapter 06.",
         "- runs: training runs the experiment asks for; shared: of those, runs an earlier experiment trains "
@@ -338,6 +352,6 @@ def report(profile: str, times: dict | None = None) -> str:
     ]
     if unmeasured:
         lines.append(
-            f"- No step time measured for: {', '.join(unmeasured)} (run python -m benchmarks.steps)."
+            f"- No CPU step time measured for: {', '.join(unmeasured)} (run python -m benchmarks.steps)."
         )
     return "\n".join(lines)

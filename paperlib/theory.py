@@ -83,7 +83,8 @@ def _class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int)
     if (counts == 0).any():
         missing = (counts == 0).nonzero().squeeze(1).tolist()
         raise ValueError(f"classes {missing} have no samples; NC measures need every class present")
-    sums = torch.zeros(num_classes, features.shape[1], dtype=features.dtype).index_add_(0, labels, features)
+    sums = torch.zeros(num_classes, features.shape[1], dtype=features.dtype, device=features.device)
+    sums = sums.index_add_(0, labels, features)
     return sums / counts[:, None]
 
 

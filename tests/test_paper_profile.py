@@ -24,6 +24,7 @@ import pytest
 from paperlib import plan, registry
 
 from .helpers import cut_settings, write_fashion_mnist
+from .virtual_device import Simulation
 
 STEPS = 2
 # Settings cut by leaf name wherever an experiment's config has them (and only where the cut makes the run
@@ -186,3 +187,30 @@ def test_paper_profile_starts(name, every_setting, paper_data, tmp_path, monkeyp
         stored |= _settings(json.loads((folder / "config.json").read_text()))
     missing = _settings(sweep) - stored
     assert not missing, f"{name}: no run trained the paper setting(s) {sorted(missing)}"
+
+
+# On the simulated device (tests/virtual_device.py): every chapter's paper path at full model size keeps its
+# models, batches and labels on distributed.device(), which a CPU-only start cannot show. By default only the
+# chapters with paths of their own beyond the trainers (grokking, LMC's interpolation and BatchNorm
+# recomputation, pruning's fine-tuning: 4 to 11 s each here, measured while other jobs ran); the rest, whose
+# trainers tests/test_device.py covers at small size, with `-m slow` (the dynamics start alone took 57 s).
+DEVICE_FAST = {"grokking", "lmc", "pruning"}
+
+
+def _device_params():
+    for n, spec in registry.experiments_by_name().items():
+        if spec.runnable:
+            yield pytest.param(n, id=n, marks=[] if n in DEVICE_FAST else [pytest.mark.slow])
+
+
+@pytest.mark.parametrize("name", list(_device_params()))
+def test_paper_profile_starts_on_the_device(name, paper_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_DATA", str(paper_data))
+    monkeypatch.setenv("PAPERLIB_RUNS", str(tmp_path / "runs"))
+    sim = Simulation(monkeypatch)
+    with sim:
+        registry.get(name).shell_report("paper", **two_step_overrides(name))
+    assert sim.asked, f"{name}: the paper path never asked distributed.device() where to train"
+    assert not sim.mode.problems, f"{name} left tensors on the CPU:\n" + "\n".join(
+        dict.fromkeys(sim.mode.problems)
+    )

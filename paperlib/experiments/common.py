@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import torch
 
-from .. import runs
+from .. import distributed, runs
 from ..train.supervised import Recipe, TrainConfig, make_model, train
 
 # Every supervised run (chapters 02-05 and 07) lives in one store folder, so equal configs are trained once:
@@ -58,8 +58,8 @@ def train_supervised_all(cfgs: list[TrainConfig]) -> list[runs.Run]:
 
 
 def load_model(run: runs.Run) -> torch.nn.Module:
-    """The trained model of a finished supervised run, in eval mode."""
-    model = make_model(run.config.recipe, run.config.seed)
+    """The trained model of a finished supervised run, in eval mode, on ``distributed.device()``."""
+    model = make_model(run.config.recipe, run.config.seed).to(distributed.device())
     model.load_state_dict(run.load_checkpoint()["model"])
     return model.eval()
 

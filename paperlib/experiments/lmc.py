@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .. import data as D
-from .. import runs
+from .. import distributed, runs
 from ..configs import (
     BOOL,
     NONNEGATIVE_INT,
@@ -130,14 +130,16 @@ def mix(state_a: dict, state_b: dict, omega: float) -> dict:
 
 @torch.no_grad()
 def recompute_bn(model: torch.nn.Module, images: torch.Tensor, dataset: str, batch: int) -> None:
-    """Replace the running statistics by exact averages over ``images`` (train mode, no gradient)."""
+    """Replace the running statistics by exact averages over ``images`` (train mode, no gradient), on the
+    model's device."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative average
+    dev = next(model.parameters()).device
     model.train()
     for i in range(0, len(images), batch):
-        model(D.normalize(images[i : i + batch], dataset))
+        model(D.normalize(images[i : i + batch].to(dev), dataset))
     model.eval()
 
 
@@ -149,10 +151,11 @@ def path(
     test = eval_split(r if per_class is None else dataclasses.replace(r, eval_per_class=per_class))
     train_set = D.load(r.dataset, "train")
     pick = torch.randperm(len(train_set), generator=generator(cfg.seed))
-    bn_images = train_set.images[pick[: bn_batches * r.batch_size * 4]]
-    sa, sb = (common.load_model(run).state_dict() for run in (run_a, run_b))
+    dev = distributed.device()
+    bn_images = train_set.images[pick[: bn_batches * r.batch_size * 4]].to(dev)  # moved once, for every omega
+    sa, sb = (common.load_model(run).state_dict() for run in (run_a, run_b))  # on the device
     dist, relative = distance(sa, sb)
-    model = make_model(r, cfg.seed)
+    model = make_model(r, cfg.seed).to(dev)
     rows = []
     for omega in omegas:
         for variant in ("interpolated BN", "recomputed BN"):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.nn.utils import prune
 
 from .. import data as D
-from .. import runs
+from .. import distributed, runs
 from ..configs import (
     NONNEGATIVE_INT,
     OPEN_FRACTION,
@@ -28,7 +28,7 @@ from ..configs import (
 from ..intervals import familywise, paired_interval
 from ..metrics import paired_interplay
 from ..rng import generator
-from ..train.supervised import TrainConfig, eval_split, extract, make_optimizer, measure
+from ..train.supervised import TrainConfig, eval_split, extract, make_optimizer, measure, on_device
 from ..verdicts import (
     Check,
     Part,
@@ -103,15 +103,18 @@ def sparsity_of(model: torch.nn.Module) -> dict[str, float]:
 
 
 def finetune(model: torch.nn.Module, cfg: TrainConfig, train_set: D.Split, steps: int, lr: float, seed: int):
-    """SGD at a constant ``lr`` on random batches; pruned weights stay zero because the masks are applied in
-    every forward pass and the gradient of a masked weight is zero."""
+    """SGD at a constant ``lr`` on random batches, on the model's device (``train_set`` is best there already);
+    pruned weights stay zero because the masks are applied in every forward pass and the gradient of a masked
+    weight is zero."""
     opt = make_optimizer(model, cfg.recipe)
     for group in opt.param_groups:
         group["lr"] = lr
     g = generator(seed)
+    dev = next(model.parameters()).device
+    train_set = on_device(train_set, dev)
     model.train()
     for _ in range(steps):
-        idx = torch.randint(0, len(train_set), (cfg.recipe.batch_size,), generator=g)
+        idx = torch.randint(0, len(train_set), (cfg.recipe.batch_size,), generator=g).to(dev)
         logits, _ = model(D.normalize(train_set.images[idx], cfg.recipe.dataset))
         loss = F.cross_entropy(logits, train_set.labels[idx])
         opt.zero_grad(set_to_none=True)
@@ -153,15 +156,16 @@ def compute(cfg: PruneConfig, seed: int) -> pd.DataFrame:
     independent = common.load_model(common.train_supervised(other))
     test = eval_split(r)
     compare = test.subset(D.balanced_subset(test.labels, cfg.compare_per_class, seed=0))
-    _, feats_original = extract(original, compare.images, r.dataset)
-    _, feats_independent = extract(independent, compare.images, r.dataset)
+    # the feature comparisons stay on the device, as the models are
+    _, feats_original = extract(original, compare.images, r.dataset, to_cpu=False)
+    _, feats_independent = extract(independent, compare.images, r.dataset, to_cpu=False)
     shuffled = feats_original[torch.randperm(len(feats_original), generator=generator(seed))]
     nulls = {
         **_pair(feats_independent, feats_original, "independent_"),
         **_pair(shuffled, feats_original, "shuffled_"),
     }
     acc_original = measure(original, test, r.dataset, r.metric_batch)["acc"]
-    train_set = D.load(r.dataset, "train")
+    train_set = on_device(D.load(r.dataset, "train"), distributed.device())  # moved once, for every sparsity
     rows = []
     for sparsity in cfg.sparsities:
         model = copy.deepcopy(original)
@@ -170,7 +174,7 @@ def compute(cfg: PruneConfig, seed: int) -> pd.DataFrame:
         acc_pruned = (logits.argmax(1) == test.labels).float().mean().item()
         finetune(model, train_cfg, train_set, cfg.finetune_steps, cfg.finetune_lr, seed=seed)
         after = measure(model, test, r.dataset, r.metric_batch)
-        _, feats = extract(model, compare.images, r.dataset)
+        _, feats = extract(model, compare.images, r.dataset, to_cpu=False)
         layers = {f"layer:{k}": v for k, v in sparsity_of(model).items() if k != "overall"}
         rows.append(
             {

@@ -42,6 +42,7 @@ from .supervised import (
     make_model,
     make_optimizer,
     make_schedule,
+    on_device,
     test_rows,
     val_rows,
 )
@@ -199,10 +200,12 @@ class FreeMatch(Method):
     def __init__(self, cfg: FreeMatchConfig) -> None:
         r = self.recipe = cfg.recipe
         self.cfg, self.desc = cfg, "freematch"
-        self.labeled, self.pool, self.val_set = labeled_and_unlabeled(cfg)
+        self.dev = distributed.device()
+        # the training images move to the device once; batches are drawn and augmented there
+        labeled, pool, self.val_set = labeled_and_unlabeled(cfg)
+        self.labeled, self.pool = on_device(labeled, self.dev), on_device(pool, self.dev)
         self.test_set = eval_split(r)
         self.info = InfoLoss.parse(cfg.extra_loss)
-        self.dev = distributed.device()
         self.model = make_model(r, cfg.seed).to(self.dev)
         self.ema = EMAModel(self.model, cfg.ema_model)
         self.opt = make_optimizer(self.model, r)
@@ -242,13 +245,13 @@ class FreeMatch(Method):
 
     def step(self, step: int) -> list[Row]:
         r, cfg, dev = self.recipe, self.cfg, self.dev
-        x = self.labeled.subset(self.lab_stream.take(r.batch_size))
-        u = self.pool.images[self.unl_stream.take(r.batch_size * cfg.uratio)]
+        x = self.labeled.subset(self.lab_stream.take(r.batch_size).to(dev))
+        u = self.pool.images[self.unl_stream.take(r.batch_size * cfg.uratio).to(dev)]
         views = [weak_augment(x.images, self.aug_g, pad=cfg.pad), weak_augment(u, self.aug_g, pad=cfg.pad)]
         views.append(strong_augment(u, self.aug_g, pad=cfg.pad))
         mine_x, mine_u = distributed.local_slice(len(x)), distributed.local_slice(len(u))
         views = [views[0][mine_x], views[1][mine_u], views[2][mine_u]]
-        logits, feats = self.net(D.normalize(torch.cat(views), r.dataset).to(dev))
+        logits, feats = self.net(D.normalize(torch.cat(views), r.dataset))
         n_x, n_u = len(views[0]), len(views[1])
         logits_x, logits_w, logits_s = logits[:n_x], logits[n_x : n_x + n_u], logits[n_x + n_u :]
         probs_w = logits_w.detach().softmax(dim=1)
@@ -257,7 +260,7 @@ class FreeMatch(Method):
         pseudo = probs_w.argmax(dim=1)
         unsup = (F.cross_entropy(logits_s, pseudo, reduction="none") * mask).mean()
         fair = fairness_loss(logits_s, mask, self.threshold.p_model, self.threshold.label_hist)
-        sup = F.cross_entropy(logits_x, x.labels[mine_x].to(dev))
+        sup = F.cross_entropy(logits_x, x.labels[mine_x])
         loss = sup + cfg.lambda_u * unsup + cfg.lambda_f * fair
         if self.info is not None:
             loss = loss + self.info(feats[n_x + n_u :][mask], self.model.head_weight, pseudo[mask])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from ..configs import (
     BOOL,
     FRACTION,
@@ -124,18 +125,24 @@ class GradientEMA:
 
 
 class Grokking(Method):
-    """Full-batch AdamW on the training pairs; evaluation on both splits at ``eval_steps``."""
+    """Full-batch AdamW on the training pairs; evaluation on both splits at ``eval_steps``. Model, pairs, masks
+    and metric subsets live on ``distributed.device()`` (drawn on the CPU, moved once)."""
 
     def __init__(self, cfg: GrokConfig) -> None:
         self.cfg, self.desc = cfg, f"grokking p={cfg.p}"
+        dev = distributed.device()
         train_idx, test_idx = split_pairs(cfg.p, cfg.train_frac, cfg.seed)
-        self.data = {"train": pairs(cfg.p, train_idx), "test": pairs(cfg.p, test_idx)}
-        self.mirror = mirror_groups(cfg.p, train_idx, test_idx)
+        self.data = {
+            k: tuple(t.to(dev) for t in pairs(cfg.p, idx))
+            for k, idx in (("train", train_idx), ("test", test_idx))
+        }
+        self.mirror = {k: m.to(dev) for k, m in mirror_groups(cfg.p, train_idx, test_idx).items()}
         pick = generator(cfg.seed + 1)
         self.subsets = {
-            k: torch.randperm(len(v[1]), generator=pick)[: cfg.metric_samples] for k, v in self.data.items()
+            k: torch.randperm(len(v[1]), generator=pick)[: cfg.metric_samples].to(dev)
+            for k, v in self.data.items()
         }
-        self.model = make_model(cfg)
+        self.model = make_model(cfg).to(dev)
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.beta2)
         )

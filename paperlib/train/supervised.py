@@ -149,18 +149,23 @@ def make_model(recipe: Recipe, seed: int) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def extract(model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: int = 1000):
-    """Logits and features (on the CPU) of uint8 ``images`` in eval mode, in chunks on the model's device.
-    Under torchrun each process computes its shard and every process gets all rows."""
+def extract(
+    model: torch.nn.Module, images: torch.Tensor, dataset: str, chunk: int = 1000, to_cpu: bool = True
+):
+    """Logits and features of uint8 ``images`` in eval mode, computed in chunks on the model's device (each
+    chunk moves there as uint8, a quarter of its float size) and returned on the CPU unless ``to_cpu`` is
+    False (the metrics then run on the device too). Under torchrun each process computes its shard and every
+    process gets all rows."""
     net = distributed.unwrap(model)
     dev = next(net.parameters()).device
     mine = distributed.shard(len(images))
     part = images[mine.start : mine.stop]
     net.eval()
-    outs = [net(D.normalize(part[i : i + chunk], dataset).to(dev)) for i in range(0, len(part), chunk)]
+    outs = [net(D.normalize(part[i : i + chunk].to(dev), dataset)) for i in range(0, len(part), chunk)]
     net.train()
     logits, feats = (torch.cat([o[k] for o in outs]) for k in (0, 1))
-    return tuple(distributed.gather_rows(x, len(images)).cpu() for x in (logits, feats))
+    out = tuple(distributed.gather_rows(x, len(images)) for x in (logits, feats))
+    return tuple(x.cpu() for x in out) if to_cpu else out
 
 
 def _scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -171,10 +176,11 @@ def _scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
 
 
 def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: int) -> dict[str, float]:
-    """Accuracy, loss, exact and batch-mean interplay, and NC1-NC4 of ``model`` on ``split``."""
-    logits, feats = extract(model, split.images, dataset)
-    labels = split.labels
-    heads = model.head_weight.detach().cpu()
+    """Accuracy, loss, exact and batch-mean interplay, and NC1-NC4 of ``model`` on ``split``, computed on the
+    model's device."""
+    logits, feats = extract(model, split.images, dataset, to_cpu=False)
+    labels = split.labels.to(feats.device)
+    heads = model.head_weight.detach()
     out = _scores(logits, labels)
     # A dead (all-zero) feature row has no direction; nudge it so early, unstable checkpoints still measure.
     safe = nudge_zero_rows(feats.double())
@@ -184,7 +190,7 @@ def measure(model: torch.nn.Module, split: D.Split, dataset: str, metric_batch: 
     out["batches"] = batch.pop("batches", math.nan)
     out.update({f"{k}_batch_sd": batch.pop(f"{k}_sd", math.nan) for k in ("mir", "hdr")})
     out.update({f"{k}_batch": v for k, v in batch.items()})
-    out.update(nc_measures(safe, labels, heads, model.head.bias.detach().cpu()))
+    out.update(nc_measures(safe, labels, heads, model.head.bias.detach()))
     return out
 
 
@@ -230,6 +236,11 @@ def val_rows(model: torch.nn.Module, split: D.Split | None, recipe: Recipe, at: 
     return [(at, "val", k, v) for k, v in accuracy(model, split, recipe.dataset).items()]
 
 
+def on_device(split: D.Split, device: torch.device) -> D.Split:
+    """``split`` with its images and labels on ``device`` (the same tensors when they are there already)."""
+    return D.Split(split.images.to(device), split.labels.to(device))
+
+
 class EpochSampler:
     """Batches from shuffled passes over n samples: a new permutation when the rest of the current one is
     shorter than a batch (the tail is dropped); its position is checkpointed."""
@@ -264,10 +275,11 @@ class Supervised(Method):
             train_set, self.val_set = D.hold_out(train_set, r.val_per_class)
         if cfg.train_per_class:
             train_set = train_set.subset(D.balanced_subset(train_set.labels, cfg.train_per_class, cfg.seed))
-        self.train_set, self.test_set = train_set, eval_split(r)
+        self.dev = distributed.device()
+        # the training images move to the device once; batches are drawn, augmented and normalized there
+        self.train_set, self.test_set = on_device(train_set, self.dev), eval_split(r)
         self.num_classes = D.NUM_CLASSES[r.dataset]
         self.term = InfoLoss.parse(cfg.extra_loss)
-        self.dev = distributed.device()
         self.model = make_model(r, cfg.seed).to(self.dev)
         self.opt = make_optimizer(self.model, r)
         self.sched = make_schedule(self.opt, r.steps)
@@ -301,13 +313,13 @@ class Supervised(Method):
         sampler, aug_g = self.sampler, self.aug_g
         if self.trunk and step < cfg.spawn_step:
             sampler, _, aug_g = self.trunk
-        idx = sampler.take(r.batch_size)
+        idx = sampler.take(r.batch_size).to(self.dev)
         images = self.train_set.images[idx]
         if cfg.augment:
             images = weak_augment(images, aug_g)
         mine = distributed.local_slice(len(idx))
-        labels = self.train_set.labels[idx][mine].to(self.dev)
-        logits, feats = self.net(D.normalize(images[mine], r.dataset).to(self.dev))
+        labels = self.train_set.labels[idx][mine]
+        logits, feats = self.net(D.normalize(images[mine], r.dataset))
         loss = F.cross_entropy(logits, smoothed_targets(labels, self.num_classes, cfg.label_smoothing))
         if self.term is not None:
             loss = loss + self.term(feats, self.model.head_weight, labels)
