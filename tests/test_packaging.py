@@ -18,7 +18,9 @@ def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {
         _name(r): r.replace(" ", "")
-        for r in project["dependencies"] + project["optional-dependencies"]["dev"]
+        for r in project["dependencies"]
+        + project["optional-dependencies"]["dev"]
+        + project["optional-dependencies"]["mutation"]
     }
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
@@ -31,7 +33,9 @@ def test_environment_yml_matches_pyproject():
 def test_torch_pins_agree():
     makefile = (ROOT / "Makefile").read_text()
     env = (ROOT / "environment.yml").read_text()
-    for pin in re.findall(r"(torch(?:vision)?==[\d.]+)", makefile):
+    pins = re.findall(r"(torch(?:vision)?==[\d.]+)", makefile)
+    assert len(pins) == 2, f"the Makefile should pin torch and torchvision, found {pins}"
+    for pin in pins:
         assert pin in env
 
 
