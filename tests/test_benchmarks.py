@@ -51,3 +51,28 @@ def test_notebook_bench_restores_the_users_run_store_when_a_notebook_fails(monke
         nb_bench.bench_notebooks(quick=True)
     assert seen and seen[0] != before  # the notebook ran against the temporary, empty store
     assert os.environ.get("PAPERLIB_RUNS") == before
+
+
+def test_mutation_scores_group_mutants_by_scored_file():
+    from benchmarks.mutants import report, scores, survivors
+
+    listing = "\n".join(
+        [
+            "    paperlib.verdicts.x_decide__mutmut_1: killed",
+            "    paperlib.verdicts.xǁCheckǁrule__mutmut_2: survived",
+            "    paperlib.verdicts.x_decide__mutmut_3: timeout",
+            "    paperlib.experiments.lmc.x_check_L1__mutmut_4: killed",
+            "    paperlib.experiments.lmc.x_barriers__mutmut_1: survived",  # not a check_*: not scored
+            "    paperlib.theory.x_simplex_etf__mutmut_9: not checked",
+        ]
+    )
+    counts = scores(listing)
+    assert counts["paperlib/verdicts.py"] == {"killed": 1, "survived": 1, "timeout": 1}
+    assert counts["check_* in experiments/lmc.py"] == {"killed": 1}
+    assert counts["paperlib/theory.py"] == {"not checked": 1}
+    assert len(counts) == 3
+    assert survivors(listing) == ["paperlib.verdicts.xǁCheckǁrule__mutmut_2"]
+    text = report(counts, {"verdicts": 90.0})
+    assert "| paperlib/verdicts.py | 2 / 3 | 66.7 | 1 | 0 |" in text
+    assert "| paperlib/theory.py | 0 / 0 | - | 0 | 1 |" in text
+    assert text.endswith("Run times: verdicts 1.5 min.")

@@ -138,3 +138,11 @@ def test_wheel_installs_and_works_outside_the_checkout(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["installed", "ok", "2"]
+
+
+def test_make_mutants_installs_the_declared_mutmut():
+    makefile = (ROOT / "Makefile").read_text()
+    (declared,) = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "mutation"
+    ]
+    assert f"'{declared}'" in makefile
