@@ -1764,3 +1764,25 @@ def test_X3_inconclusive_with_one_seed_or_a_straddling_part():
 def test_X3_without_runs_is_inconclusive():
     c = own_network.check_X3({})
     assert c.verdict == "inconclusive" and c.estimate is None
+
+
+def test_change_part_fails_only_when_the_low_end_clears_the_margin():
+    """ "Changes little" fails on the interval's low end, not its estimate: an estimate above the margin with a
+    low end below it is undecided; the upper end exactly at the margin holds."""
+    wide = Interval(0.12, 0.05, 0.19, 3, "m")
+    p = verdicts.change_part("acc", wide, 0.1)
+    assert (p.name, p.word, p.holds, p.fails, p.evidence, p.null) == (
+        "acc",
+        "inconclusive",
+        False,
+        False,
+        wide,
+        0.1,
+    )
+    assert p.note == "acc resolved to +-0.070 at these seeds"
+    assert p.severity == pytest.approx((0.19 - 0.1) / 0.07)  # the high end 1.29 half-widths past the margin
+    assert verdicts.change_part("acc", Interval(0.15, 0.11, 0.19, 3, "m"), 0.1).word == "fails"
+    assert verdicts.change_part("acc", Interval(0.15, 0.1, 0.2, 3, "m"), 0.1).word == "inconclusive"
+    assert verdicts.change_part("acc", Interval(0.05, 0.0, 0.1, 3, "m"), 0.1).word == "holds"
+    flat = verdicts.change_part("acc", Interval(0.05, np.nan, np.nan, 3, "m"), 0.1)
+    assert (flat.word, flat.note, flat.severity) == ("inconclusive", "no seed spread", -np.inf)
