@@ -360,3 +360,15 @@ def test_largest_difference_with_one_degree_of_freedom_by_hand():
     half = 12.706204736174704 * s * math.sqrt(1 / 2 + 1)
     assert (i.estimate, i.low, i.high) == pytest.approx((2.5, 2.5 - half, 2.5 + half), rel=1e-6)
     assert (i.n, i.method) == (3, "Tukey-Kramer studentized range, pooled sd, 2 seeds per level")
+
+
+def test_text_defaults_to_three_digits_and_paired_keeps_the_count():
+    assert Interval(0.41234, 0.39, 0.43, 3, "m").text() == "0.412 [0.390, 0.430]"
+    i = intervals.paired_interval([0.5, 0.7, 0.6], [0.4, 0.5, 0.45])
+    assert (i.n, i.method) == (3, "paired t interval over 3 seeds")
+
+
+def test_largest_difference_of_fewer_than_two_levels_fields():
+    one = "studentized range interval over seeds"
+    _undefined(intervals.largest_difference({"a": [1.0, 2.0]}), math.nan, 0, one)
+    _undefined(intervals.largest_difference({"a": [1.0, 2.0], "b": []}), math.nan, 0, one)
