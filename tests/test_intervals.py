@@ -372,3 +372,10 @@ def test_largest_difference_of_fewer_than_two_levels_fields():
     one = "studentized range interval over seeds"
     _undefined(intervals.largest_difference({"a": [1.0, 2.0]}), math.nan, 0, one)
     _undefined(intervals.largest_difference({"a": [1.0, 2.0], "b": []}), math.nan, 0, one)
+
+
+def test_no_spread_tolerance_is_1e_12_relative_to_the_values_or_absolute_below_1():
+    assert intervals._no_spread(np.array([1e-12, -5e-13]), np.array([1.0]))  # at the tolerance: no spread
+    assert not intervals._no_spread(np.array([1.5e-12]), np.array([0.5]))  # below 1 the tolerance is absolute
+    assert intervals._no_spread(np.array([5e-11]), np.array([-100.0]))  # relative to |values| above 1
+    assert not intervals._no_spread(np.array([2e-10]), np.array([100.0]))
