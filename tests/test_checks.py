@@ -1786,3 +1786,37 @@ def test_change_part_fails_only_when_the_low_end_clears_the_margin():
     assert verdicts.change_part("acc", Interval(0.05, 0.0, 0.1, 3, "m"), 0.1).word == "holds"
     flat = verdicts.change_part("acc", Interval(0.05, np.nan, np.nan, 3, "m"), 0.1)
     assert (flat.word, flat.note, flat.severity) == ("inconclusive", "no seed spread", -np.inf)
+
+
+def test_check_of_decides_unless_told_inconclusive():
+    assert Check.of("T1", True, "s", "t").verdict == "holds"
+    assert Check.of("T1", False, "s", "t").verdict == "fails"
+
+
+def test_little_change_texts_and_level_of_one_part():
+    """The statistic lists each part's range interval to three digits, the threshold each margin; a single
+    (setting, metric) keeps the plain 95 % level (Tukey's q at 0.95 by hand, residual sd 0.002)."""
+    c = verdicts.little_change("S1", seeded_levels({"acc": 0.05}), {"acc": 0.1}, "smoothing-level")
+    half = stats.studentized_range.ppf(0.95, 3, 4) * 0.002 / np.sqrt(3)
+    assert c.numbers["largest_difference"]["s acc"] == pytest.approx([0.05, 0.05 - half, 0.05 + half])
+    assert (
+        c.statistic == f"range of smoothing-level means: s acc 0.050 [{0.05 - half:.3f}, {0.05 + half:.3f}]"
+    )
+    assert c.threshold == (
+        "upper end of each range interval within its margin (acc 0.1); holds when every part holds, fails when "
+        "any part fails, each interval at 95 % (Bonferroni over 1)"
+    )
+
+
+def test_change_text_and_threshold():
+    shown = verdicts.change_part("acc", Interval(0.12, 0.05, 0.19, 3, "m"), 0.1)
+    flat = verdicts.change_part("mir", Interval(0.02, np.nan, np.nan, 3, "m"), 0.1)
+    bare = verdicts.Part("none", False, False)  # no interval: left out of the text
+    assert verdicts.change_text([shown, bare, flat], "level") == (
+        "range of level means: acc 0.120 [0.050, 0.190]; mir 0.020 (no interval: n = 3)"
+    )
+    assert verdicts.change_text([bare], "level") == "no runs"
+    assert verdicts.change_text([], "level") == "no runs"
+    assert verdicts.change_threshold({"acc": 0.1, "mir": 0.05}) == (
+        "upper end of each range interval within its margin (acc 0.1, mir 0.05)"
+    )
