@@ -7,6 +7,7 @@ pure functions of tables: no training, no data.
 """
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -1820,3 +1821,26 @@ def test_change_text_and_threshold():
     assert verdicts.change_threshold({"acc": 0.1, "mir": 0.05}) == (
         "upper end of each range interval within its margin (acc 0.1, mir 0.05)"
     )
+
+
+def test_check_rule_leaves_paper_and_exact_empty_unless_given():
+    c = Check.rule("T1", True, False, "s", "t")
+    assert (c.paper, c.exact, c.note, c.null) == ("", "", "", None)
+
+
+def test_compose_shows_a_finite_severity_before_an_undefined_one():
+    undefined = verdicts.Part("nan", True, False, severity=math.nan)
+    finite = verdicts.Part("finite", True, False, severity=-3.0)
+    assert verdicts.compose([undefined, finite], "every") == ("holds", finite)
+    assert verdicts.compose([finite, undefined], "every") == ("holds", finite)
+
+
+def test_composed_follows_its_rule():
+    parts = [part("a", "holds", -1.0), part("b", "fails", 2.0)]
+    assert verdicts.composed("X9", parts, "any", "s", "t").verdict == "holds"
+    assert verdicts.composed("X9", parts, "every", "s", "t").verdict == "fails"
+
+
+def test_toward_failing_of_a_zero_width_interval_is_minus_infinity():
+    assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 0.0, +1) == -math.inf
+    assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 1.0, -1) == -math.inf
