@@ -258,3 +258,102 @@ def test_ratios_invariant_to_row_scaling_by_any_factor_from_1e_minus_300_to_1e30
     base, moved = M.interplay(z, w, y), M.interplay(factor[:, None] * z, w, y)
     for key in RATIOS:
         assert moved[key] == pytest.approx(base[key], abs=1e-10)
+
+
+# ------------------------------------------------- values and messages pinned against independent numpy code
+
+
+def _np_gram(z: np.ndarray) -> np.ndarray:
+    zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+    return zn @ zn.T
+
+
+def _np_entropy(k: np.ndarray) -> float:
+    lam = np.linalg.eigvalsh(k) / len(k)
+    lam = lam[lam > 1e-15]
+    return float(-(lam * np.log(lam)).sum())
+
+
+def test_nudge_zero_rows_moves_only_all_zero_rows_by_1e_12():
+    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5], [0.5, -0.5, 0.0]], dtype=torch.float64)
+    out = M.nudge_zero_rows(z)
+    assert out[0].tolist() == pytest.approx([1e-12] * 3, rel=1e-6, abs=0)  # 1e-12 as float32 holds it
+    assert torch.equal(out[1:], z[1:])  # a row of |sum| 1 included: unchanged
+    with pytest.raises(TypeError, match="^z must be a torch.Tensor or a numpy array, got list"):
+        M.nudge_zero_rows([[0.0]])
+
+
+def test_gram_tolerance_by_precision():
+    assert M._gram_tol(torch.float64) == 1e-8
+    assert M._gram_tol(torch.float32) == 10 * torch.finfo(torch.float32).eps
+    assert M._gram_tol(torch.int64) == 1e-8
+
+
+def test_errors_name_the_argument_that_is_wrong():
+    good = torch.eye(2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="^gram must be a torch.Tensor"):
+        M.matrix_entropy([[1.0]])
+    with pytest.raises(ValueError, match="^gram is not unit-diagonal"):
+        M.matrix_entropy(2 * good)
+    with pytest.raises(TypeError, match="^k1 must be a torch.Tensor"):
+        M.mir([[1.0, 0.0], [0.0, 1.0]], good)
+    with pytest.raises(TypeError, match="^k2 must be a torch.Tensor"):
+        M.mir(good, [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="^k1 is not unit-diagonal"):
+        M.hdr(2 * good, good)
+    with pytest.raises(ValueError, match="^features has 1 zero row"):
+        M.feature_entropy(torch.tensor([[0.0, 0.0], [1.0, 2.0]]))
+    with pytest.raises(TypeError, match="got float 2.5"):
+        M.interplay(*data(), batch_size=2.5)
+
+
+def test_not_psd_message_states_the_bound():
+    k = torch.tensor([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"< -1e-08 \* n = -3e-08\); matrix entropy is defined for Gram"):
+        M.matrix_entropy(k)
+
+
+def test_hadamard_product_checked_under_its_own_name():
+    """Two Grams each within the 1e-8 symmetry tolerance whose product is not: the error names k1 * k2."""
+    k = torch.tensor([[1.0, 1.0 - 0.9e-8], [1.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^k1 \* k2 is not symmetric"):
+        M.mutual_information(k, k)
+
+
+def test_batch_entropies_match_numpy_and_leave_out_the_joint_term():
+    z, w, y = data(n=10, d=6, c=4)
+    h1, h2, hj = M.batch_entropies(z, w, y)
+    gz, gw = _np_gram(z.numpy()), _np_gram(w.numpy()[y.numpy()])
+    assert (h1.item(), h2.item(), hj.item()) == pytest.approx(
+        (_np_entropy(gz), _np_entropy(gw), _np_entropy(gz * gw)), abs=1e-10
+    )
+    assert M.batch_entropies(z, w, y, joint=False)[2] is None
+
+
+def test_batch_size_two_is_allowed_and_one_batch_has_no_sd():
+    z, w, y = data(n=8, d=6, c=4)
+    assert M.interplay(z, w, y, batch_size=2)["batches"] >= 1
+    one = M.interplay(z, w, y, batch_size=8)
+    exact = M.interplay(z, w, y)
+    assert one["batches"] == 1 and math.isnan(one["mir_sd"]) and one["mir"] == pytest.approx(exact["mir"])
+    two = M.interplay(z, w, y, batch_size=4)
+    halves = [M.interplay(z[i : i + 4], w, y[i : i + 4])["mir"] for i in (0, 4)]
+    assert two["mir_sd"] == pytest.approx(abs(halves[0] - halves[1]) / math.sqrt(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("n,d1,d2", [(30, 3, 4), (6, 3, 4)])  # the Kronecker-row route, then the n x n one
+def test_paired_interplay_matches_numpy(n, d1, d2):
+    g = np.random.default_rng(n)
+    a, b = g.normal(size=(n, d1)), g.normal(size=(n, d2))
+    ga, gb = _np_gram(a), _np_gram(b)
+    h1, h2, hj = _np_entropy(ga), _np_entropy(gb), _np_entropy(ga * gb)
+    out = M.paired_interplay(torch.from_numpy(a), torch.from_numpy(b))
+    assert (out["h_features"], out["h_heads"], out["h_joint"]) == pytest.approx((h1, h2, hj), abs=1e-10)
+    assert out["mir"] == pytest.approx((h1 + h2 - hj) / min(h1, h2), abs=1e-10)
+
+
+def test_paired_interplay_names_the_side_without_information():
+    a = torch.ones(5, 3, dtype=torch.float64)
+    b = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(M.UndefinedRatio, match=r"H\(G\(features_a\)\) = 0 because all 5 rows of features_a"):
+        M.paired_interplay(a, b)
