@@ -357,3 +357,23 @@ def test_paired_interplay_names_the_side_without_information():
     b = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with pytest.raises(M.UndefinedRatio, match=r"H\(G\(features_a\)\) = 0 because all 5 rows of features_a"):
         M.paired_interplay(a, b)
+
+
+def test_route_decides_which_matrix_is_decomposed(monkeypatch):
+    """n = 40, d = 6, C = 4: the Khatri-Rao matrix is 24 x 24, smaller than n, so the automatic route never
+    forms the 40 x 40 Hadamard product; forcing "gram" does (eigvalsh is wrapped to record sizes only)."""
+    sizes, eigvalsh = [], torch.linalg.eigvalsh
+
+    def recording(k, *args, **kwargs):
+        sizes.append(k.shape[0])
+        return eigvalsh(k, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", recording)
+    z, w, y = data(n=40, d=6, c=4)
+    values = {}
+    for route in (None, "kron", "gram"):
+        sizes.clear()
+        values[route] = M.interplay(z, w, y, route=route)["h_joint"]
+        assert (40 in sizes) == (route == "gram"), (route, sizes)
+        assert 24 in sizes or route == "gram"
+    assert values[None] == pytest.approx(values["gram"], abs=1e-10) and values["kron"] == values[None]
