@@ -377,3 +377,22 @@ def test_route_decides_which_matrix_is_decomposed(monkeypatch):
         assert (40 in sizes) == (route == "gram"), (route, sizes)
         assert 24 in sizes or route == "gram"
     assert values[None] == pytest.approx(values["gram"], abs=1e-10) and values["kron"] == values[None]
+
+
+def test_joint_route_takes_gram_when_the_kron_matrix_is_not_smaller():
+    assert M.joint_route(24, 6, 4) == "gram" and M.joint_route(25, 6, 4) == "kron"
+
+
+def test_undefined_messages_say_why_in_full():
+    z, w, y = data(n=6, d=3, c=3)
+    with pytest.raises(
+        M.UndefinedRatio,
+        match="^MIR and HDR are undefined for a single sample: every entropy of a 1 x 1 Gram is 0; measure at least two samples$",
+    ):
+        M.interplay(z[:1], w, y[:1])
+    same = torch.ones(6, 3, dtype=torch.float64)
+    with pytest.raises(
+        M.UndefinedRatio,
+        match=r"^MIR is undefined: H\(G\(features\)\) = 0 because all 6 rows of features point in one direction \(G is all ones, e.g. identical or collapsed rows\), so they carry no information to compare$",
+    ):
+        M.interplay(same, w, y)
