@@ -396,3 +396,48 @@ def test_undefined_messages_say_why_in_full():
         match=r"^MIR is undefined: H\(G\(features\)\) = 0 because all 6 rows of features point in one direction \(G is all ones, e.g. identical or collapsed rows\), so they carry no information to compare$",
     ):
         M.interplay(same, w, y)
+
+
+def test_feature_entropy_decomposes_the_smaller_side(monkeypatch):
+    sizes, eigvalsh = [], torch.linalg.eigvalsh
+
+    def recording(k, *args, **kwargs):
+        sizes.append(k.shape[0])
+        return eigvalsh(k, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", recording)
+    z = data(n=40, d=6)[0]
+    for rows, expected in ((40, 6), (3, 3)):
+        sizes.clear()
+        value = M.feature_entropy(z[:rows]).item()
+        assert sizes == [expected]
+        assert value == pytest.approx(_np_entropy(_np_gram(z[:rows].numpy())), abs=1e-10)
+
+
+def test_interplay_input_errors_in_full():
+    z, w, y = data(n=6, d=3, c=3)
+    cases = [
+        ((z.tolist(), w, y), TypeError, "^features must be a torch.Tensor or a numpy array, got list"),
+        ((z, w.tolist(), y), TypeError, "^heads must be a torch.Tensor or a numpy array, got list"),
+        ((z[:, 0], w, y), ValueError, r"^features must be 2-D \(n, d\), got shape \(6,\)$"),
+        (
+            (z, w[:, 0], y),
+            ValueError,
+            r"^heads must be 2-D \(C, d\) with one row per class, got shape \(3,\)$",
+        ),
+        (
+            (z, w[:, :2], y),
+            ValueError,
+            "^features have d=3 columns but heads have 2; the head rows must live in the feature space$",
+        ),
+        (
+            (z, w, y[:5]),
+            ValueError,
+            r"^labels must be 1-D with one entry per feature row \(6\), got shape \(5,\)$",
+        ),
+        ((z, w, y.double()), ValueError, r"^labels must be integers \(class indices\)$"),
+        ((z * torch.tensor([[0.0]] * 1 + [[1.0]] * 5), w, y), ValueError, "^features has 1 zero row"),
+    ]
+    for args, error, match in cases:
+        with pytest.raises(error, match=match):
+            M.interplay(*args)
