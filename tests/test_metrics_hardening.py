@@ -8,6 +8,7 @@ NaN; ``batch_size=16.0`` passed the check and failed in ``range``.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -441,3 +442,26 @@ def test_interplay_input_errors_in_full():
     for args, error, match in cases:
         with pytest.raises(error, match=match):
             M.interplay(*args)
+
+
+def test_row_errors_list_what_they_found():
+    z = torch.ones(12, 3, dtype=torch.float64)
+    z[:11] = 0.0
+    first_ten = list(range(10))
+    with pytest.raises(
+        ValueError,
+        match=rf"^features has 11 zero row\(s\) \(first: {re.escape(str(first_ten))}\); a zero vector has no "
+        "cosine similarity; drop those rows or add a tiny offset$",
+    ):
+        M.gram(z)  # gram's rows are "features"
+    with pytest.raises(TypeError, match="^features must be a torch.Tensor or a numpy array, got list"):
+        M.gram([[1.0]])
+    bad = torch.ones(4, 3, dtype=torch.float64)
+    bad[0, :] = math.nan
+    bad[1, :] = math.inf
+    w, y = data(n=4, d=3, c=2)[1:]
+    with pytest.raises(
+        ValueError,
+        match=r"^features contains NaN or inf \(first positions \[\[0, 0\], \[0, 1\], \[0, 2\], \[1, 0\], \[1, 1\]\]\)",
+    ):
+        M.interplay(bad, w, y)
