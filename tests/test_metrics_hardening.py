@@ -465,3 +465,36 @@ def test_row_errors_list_what_they_found():
         match=r"^features contains NaN or inf \(first positions \[\[0, 0\], \[0, 1\], \[0, 2\], \[1, 0\], \[1, 1\]\]\)",
     ):
         M.interplay(bad, w, y)
+
+
+def test_gram_check_messages_in_full():
+    assert M.matrix_entropy(torch.ones(1, 1, dtype=torch.float64)).item() == 0.0  # one sample is a Gram
+    with pytest.raises(ValueError, match="^gram is empty; need at least one sample$"):
+        M.matrix_entropy(torch.zeros(0, 0, dtype=torch.float64))
+    nan = torch.eye(2, dtype=torch.float64)
+    nan[0, 1] = math.nan
+    with pytest.raises(ValueError, match="^gram contains NaN or inf"):
+        M.matrix_entropy(nan)
+    with pytest.raises(
+        ValueError,
+        match=r"matrix entropy is defined for normalized Grams: use gram\(z\), which normalizes the rows$",
+    ):
+        M.matrix_entropy(2 * torch.eye(2, dtype=torch.float64))
+    asym = torch.tensor([[1.0, 0.5], [0.4, 1.0]], dtype=torch.float64)
+    with pytest.raises(
+        ValueError,
+        match=r"^gram is not symmetric \(\|K\[0,1\] - K\[1,0\]\| = 0.1 > 1e-08\); matrix entropy is defined "
+        r"for Gram matrices, which are symmetric: build it with gram\(z\)$",
+    ):
+        M.matrix_entropy(asym)
+
+
+def test_both_undefined_reasons_are_joined():
+    w = data(n=6, d=3, c=3)[1]
+    same = torch.ones(6, 3, dtype=torch.float64)
+    with pytest.raises(
+        M.UndefinedRatio,
+        match=r"so they carry no information to compare; and H\(G\(heads\[labels\]\)\) = 0 because all 6 labels "
+        "are class 0, so every sample shares one head; measure with at least two classes$",
+    ):
+        M.interplay(same, w, torch.zeros(6, dtype=torch.long))
