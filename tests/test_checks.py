@@ -1844,3 +1844,34 @@ def test_composed_follows_its_rule():
 def test_toward_failing_of_a_zero_width_interval_is_minus_infinity():
     assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 0.0, +1) == -math.inf
     assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 1.0, -1) == -math.inf
+
+
+def test_S1_E1_X3_rows_state_their_rule_and_what_is_missing():
+    one = label_smoothing.check_S1(finals_table("a", levels=(0.1,)))
+    assert (one.id, one.verdict, one.statistic, one.threshold) == (
+        "S1",
+        "inconclusive",
+        "fewer than two smoothing levels",
+        "",
+    )
+    assert label_smoothing.check_S1(finals_table("a")).statistic.startswith(
+        "range of smoothing-level means: "
+    )
+    for frames in ({"a": sup_runs(hdr=None)}, {}):
+        e1 = supervised_info.check_E1(frames)
+        assert (e1.id, e1.verdict, e1.statistic, e1.threshold) == (
+            "E1",
+            "inconclusive",
+            "a setting lacks cross-entropy or a variant",
+            "",
+        )
+    e1 = supervised_info.check_E1({"a": sup_runs()})
+    assert "accuracy points (detectable" in e1.statistic and e1.threshold.startswith(
+        "each interval above 0; "
+    )
+    x3 = own_network.check_X3({})
+    assert x3.exact == ""
+    assert x3.threshold.startswith("every part's interval on its claimed side of 0 (D1's above, D2's below)")
+    assert own_network.check_X3(own_curves()).threshold.startswith(
+        "every part's interval on its claimed side"
+    )
