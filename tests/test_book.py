@@ -77,6 +77,7 @@ def test_executed_chapters_must_all_exist_and_come_from_the_profile(tmp_path):
 def test_every_chapter_takes_the_profile_from_one_parameters_cell():
     # papermill injects the profile after the cell tagged "parameters"; without that tag it would inject it
     # first, the notebook's own `profile = "smoke"` would win, and a cpu book would silently run smoke.
+    assert len(book.chapters()) == 8
     for path in book.chapters():
         cells = nbformat.read(path, as_version=4).cells
         tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
