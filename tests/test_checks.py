@@ -1875,3 +1875,27 @@ def test_S1_E1_X3_rows_state_their_rule_and_what_is_missing():
     assert own_network.check_X3(own_curves()).threshold.startswith(
         "every part's interval on its claimed side"
     )
+
+
+def test_E2_row_texts_and_parts():
+    c = freematch.check_E2({"a": ssl_runs(counts=(250,))})
+    assert c.threshold.startswith(
+        "each variant's interval below 0 at most label counts; at one label count in a (250 labels), 'most "
+        "label counts' is that one count; "
+    )
+    assert list(c.numbers["parts"]) == ["a: FreeMatch + MI", "a: FreeMatch + HDR"]  # in the table's order
+    assert (
+        "a: FreeMatch + MI, 250 labels -0.60 [" in c.statistic and "error points (detectable" in c.statistic
+    )
+    assert c.statistic.count(": holds") == 2
+    two = freematch.check_E2({"a": ssl_runs(counts=(250,)), "b": ssl_runs(counts=(250,))})
+    assert "at one label count in a (250 labels), b (250 labels), 'most label counts'" in two.threshold
+    empty = freematch.check_E2({})
+    assert (empty.verdict, empty.statistic, empty.threshold) == (
+        "inconclusive",
+        "a setting lacks FreeMatch or a variant",
+        "",
+    )
+    runs = ssl_runs(counts=(250,))
+    without_baseline = freematch.check_E2({"a": runs[runs.method != "supervised"]})
+    assert without_baseline.verdict == "holds"  # the baseline is shown beside E2, not needed by it
