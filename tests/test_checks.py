@@ -1899,3 +1899,8 @@ def test_E2_row_texts_and_parts():
     runs = ssl_runs(counts=(250,))
     without_baseline = freematch.check_E2({"a": runs[runs.method != "supervised"]})
     assert without_baseline.verdict == "holds"  # the baseline is shown beside E2, not needed by it
+
+
+def test_S1_two_levels_are_enough_to_decide():
+    c = label_smoothing.check_S1(finals_table("a", levels=(0.0, 0.1), spread=0.0005))
+    assert c.verdict == "holds" and c.statistic.startswith("range of smoothing-level means: ")
