@@ -1904,3 +1904,44 @@ def test_E2_row_texts_and_parts():
 def test_S1_two_levels_are_enough_to_decide():
     c = label_smoothing.check_S1(finals_table("a", levels=(0.0, 0.1), spread=0.0005))
     assert c.verdict == "holds" and c.statistic.startswith("range of smoothing-level means: ")
+
+
+def _x1_end(low: float, high: float, exact: float = 0.5, batches: int = 100) -> pd.DataFrame:
+    """One evaluation whose batch-mean MIR has the 95 % t interval [low, high] over ``batches`` batches."""
+    half = (high - low) / 2
+    sd = half * np.sqrt(batches) / stats.t.ppf(0.975, batches - 1)
+    return pd.DataFrame([dict(mir_batch=low + half, mir=exact, mir_batch_sd=sd, batches=batches)])
+
+
+@pytest.mark.parametrize(
+    "low, high, verdict",
+    [
+        (0.51, 0.52, "holds"),  # clear of 0.5 by more than 1 % (0.505) above
+        (0.48, 0.49, "holds"),  # ... and below (0.495)
+        (0.496, 0.504, "fails"),  # within 1 %
+        (0.496, 0.6, "inconclusive"),  # starts within 1 %, reaches past it
+        (0.4, 0.504, "inconclusive"),
+    ],
+)
+def test_X1_margin_is_one_percent_of_the_exact_value(low, high, verdict):
+    c = dynamics.check_X1({"a": _x1_end(low, high)})
+    assert (c.id, c.verdict) == ("X1", verdict)
+    assert c.interval == pytest.approx([low, high])
+    gap = abs((low + high) / 2 - 0.5) / 0.5
+    assert (
+        c.statistic
+        == f"a: MIR batch-mean {(low + high) / 2:.3f} [{low:.3f}, {high:.3f}] vs exact 0.500 (gap {gap:.0%})"
+    )
+    assert c.exact == "0.500"
+    assert c.threshold == (
+        "interval of the batch mean clear of the exact value by more than 1%; fails within it (margin set after "
+        "the first cpu build)"
+    )
+
+
+def test_X1_rows_join_settings_and_say_when_there_is_no_run():
+    c = dynamics.check_X1({"a": _x1_end(0.51, 0.52), "b": _x1_end(0.2, 0.3, exact=0.4)})
+    assert c.statistic.count("; b: MIR batch-mean 0.250 [0.200, 0.300] vs exact 0.400 (gap 38%)") == 1
+    assert c.exact == "0.500, 0.400"
+    empty = dynamics.check_X1({})
+    assert (empty.verdict, empty.statistic, empty.exact) == ("inconclusive", "no run", "")
