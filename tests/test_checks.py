@@ -1945,3 +1945,11 @@ def test_X1_rows_join_settings_and_say_when_there_is_no_run():
     assert c.exact == "0.500, 0.400"
     empty = dynamics.check_X1({})
     assert (empty.verdict, empty.statistic, empty.exact) == ("inconclusive", "no run", "")
+
+
+def test_trajectory_rows_state_their_threshold_and_exact_ends():
+    curves = {"a": seeded()}
+    d1, d2, x2 = (f(curves) for f in (dynamics.check_D1, dynamics.check_D2, dynamics.check_X2))
+    assert d1.threshold.startswith("every part's interval above 0")
+    assert x2.threshold.startswith("every interval clear of 0: below for MIR, above for HDR")
+    assert d2.exact.startswith("a: exact HDR at the end ") and d2.exact.endswith(" (mean over seeds)")
