@@ -1951,5 +1951,11 @@ def test_trajectory_rows_state_their_threshold_and_exact_ends():
     curves = {"a": seeded()}
     d1, d2, x2 = (f(curves) for f in (dynamics.check_D1, dynamics.check_D2, dynamics.check_X2))
     assert d1.threshold.startswith("every part's interval above 0")
+    assert d2.threshold.startswith("every part's interval below 0")
     assert x2.threshold.startswith("every interval clear of 0: below for MIR, above for HDR")
     assert d2.exact.startswith("a: exact HDR at the end ") and d2.exact.endswith(" (mean over seeds)")
+
+
+def test_decide_inconclusive_wins_then_holds_or_fails():
+    assert [verdicts.decide(True), verdicts.decide(False)] == ["holds", "fails"]
+    assert verdicts.decide(True, inconclusive=True) == verdicts.decide(False, True) == "inconclusive"
