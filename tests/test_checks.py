@@ -1959,3 +1959,25 @@ def test_trajectory_rows_state_their_threshold_and_exact_ends():
 def test_decide_inconclusive_wins_then_holds_or_fails():
     assert [verdicts.decide(True), verdicts.decide(False)] == ["holds", "fails"]
     assert verdicts.decide(True, inconclusive=True) == verdicts.decide(False, True) == "inconclusive"
+
+
+def test_P1_row_texts_and_parts():
+    c = pruning.check_P1(prune_table())
+    assert c.statistic.startswith(
+        "at sparsity 0.9: MIR(pruned, original) 0.880 vs independent network 0.500 and shuffled rows 0.300; "
+        "paired difference 0.380 ["
+    )
+    assert "; range of sparsity means: acc 0.005 [" in c.statistic
+    assert c.threshold.startswith(
+        "MIR difference to the independent network above 0; upper end of each range interval within its margin "
+        "(acc 0.02, mir_batch 0.1, hdr_batch 0.1) (the independent-network null was set on 2026-11-29"
+    )
+    assert c.exact == "MIR at 0.9: 0.930 vs independent 0.550 (exact)"
+    assert list(c.numbers["parts"]) == ["MIR above the independent network", "acc", "mir_batch", "hdr_batch"]
+    empty = pruning.check_P1(prune_table().iloc[:0])
+    assert (empty.id, empty.verdict, empty.statistic, empty.threshold) == (
+        "P1",
+        "inconclusive",
+        "no pruning table",
+        "",
+    )
