@@ -8,6 +8,7 @@ pure functions of tables: no training, no data.
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -1981,3 +1982,22 @@ def test_P1_row_texts_and_parts():
         "no pruning table",
         "",
     )
+
+
+def test_T1_to_T4_rows_state_what_they_measured():
+    t1 = nc_theory.check_T1(collapse_table())
+    assert t1.statistic == "max |MIR - formula|, |HDR| over C=3..100 below 1e-10: True"
+    assert nc_theory.check_T1(collapse_table().iloc[:0]).statistic.startswith(
+        "max |MIR - formula|, |HDR| over no C "
+    )
+    assert nc_theory.check_T2(collapse_table(), 2).statistic == "same for 2 samples per class: True"
+    t3 = nc_theory.check_T3(range_table())
+    assert (t3.statistic, t3.threshold) == ("min 0.000, max 1.000 over 3 pairs", "within [0, 1] +- 1e-09")
+    t4 = nc_theory.check_T4(regression_table(), rank_table())
+    head = (
+        "0 Lemma 4.5 and 0 Thm 4.6 violations in 3 draws; exp(H) <= rank violated 0 times; Spearman rho(exp H, "
+        "rank) >= 1.00; median |exp(H) - rank| / rank: "
+    )
+    assert t4.statistic.startswith(head)
+    assert re.fullmatch(r"decaying \d+%, flat \d+%", t4.statistic[len(head) :])
+    assert set(t4.numbers["relative_error"]) == {"decaying", "flat"}
