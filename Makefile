@@ -10,7 +10,7 @@ MATHJAX := book/_mathjax/tex-chtml.js
 PROFILE ?= cpu
 DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser mathjax book reproduce test bench lint clean notebooks
+.PHONY: setup data browser mathjax book reproduce test bench mutants lint clean notebooks
 
 setup: $(STAMP) $(MATHJAX) data
 
@@ -69,12 +69,19 @@ test: setup browser
 bench: setup
 	$(PY) -m benchmarks.run
 
+# Mutation score of metrics, intervals, verdicts, theory and the check_* functions (mutmut, configured in
+# pyproject.toml; not part of `make test`): prints killed / checked per file. One test process; results are
+# cached in mutants/, so a second run re-tests only what changed.
+mutants: $(STAMP)
+	$(PY) -c "import mutmut" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check 'mutmut==3.8.1'
+	$(PY) -m benchmarks.mutants
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check paperlib tests benchmarks conftest.py
 	$(VENV)/bin/ruff format --check paperlib tests benchmarks conftest.py
 
 clean:
-	rm -rf book/_build book/chapters book/scorecard.md book/found.md book/about.md book/scorecard.png .cache/test-runs
+	rm -rf mutants book/_build book/chapters book/scorecard.md book/found.md book/about.md book/scorecard.png .cache/test-runs
 
 # Re-execute the committed notebooks in place under the smoke profile (their outputs are what nbval checks),
 # with one thread, as the tests run them (conftest.py), and into an empty run store: runs/ may hold smoke runs

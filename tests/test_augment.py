@@ -29,11 +29,31 @@ def test_strong_augment_is_seeded_and_changes_images():
     assert not torch.equal(a, images) and not torch.equal(a, c)
 
 
-def test_rand_augment_uses_every_operation():
-    """With enough images every operation of the pool is drawn; none may fail on grayscale or RGB."""
+def test_rand_augment_uses_every_operation(monkeypatch):
+    """With enough images every operation of the pool is drawn, on as many images as a replay of the
+    generator's draws assigns it (3 rounds of one pick and one magnitude per image); none may fail on
+    grayscale or RGB."""
+    calls: dict[str, int] = {}
+
+    def counted(name, op):
+        def run(x, v):
+            calls[name] = calls.get(name, 0) + len(x)
+            return op(x, v)
+
+        return run
+
+    for name, (op, lo, hi) in list(A.OPS.items()):
+        monkeypatch.setitem(A.OPS, name, (counted(name, op), lo, hi))
     for channels in (1, 3):
+        calls.clear()
         out = A.rand_augment(_images(n=200, c=channels, side=28), torch.Generator().manual_seed(0))
         assert out.shape == (200, channels, 28, 28)
+        replay, expected = torch.Generator().manual_seed(0), torch.zeros(len(A.OPS), dtype=torch.long)
+        for _ in range(3):
+            expected += torch.bincount(torch.randint(0, len(A.OPS), (200,), generator=replay), minlength=14)
+            torch.rand(200, generator=replay)
+        assert sorted(calls) == sorted(A.OPS), f"never drawn: {sorted(set(A.OPS) - set(calls))}"
+        assert [calls[name] for name in A.OPS] == expected.tolist()
 
 
 def _pil(x: torch.Tensor) -> Image.Image:

@@ -64,3 +64,28 @@ def test_streaming_bench_pieces():
         {"stream": {"n": 10, "seconds": 11.0, "peak_mb": 5.0}, "two": {"diff": 0.0}, "against": versus}
     )
     assert line[0].startswith("- streaming n = 10,") and "missed" in line[0]
+
+
+def test_mutation_scores_group_mutants_by_scored_file():
+    from benchmarks.mutants import report, scores, survivors
+
+    listing = "\n".join(
+        [
+            "    paperlib.verdicts.x_decide__mutmut_1: killed",
+            "    paperlib.verdicts.xǁCheckǁrule__mutmut_2: survived",
+            "    paperlib.verdicts.x_decide__mutmut_3: timeout",
+            "    paperlib.experiments.lmc.x_check_L1__mutmut_4: killed",
+            "    paperlib.experiments.lmc.x_barriers__mutmut_1: survived",  # not a check_*: not scored
+            "    paperlib.theory.x_simplex_etf__mutmut_9: not checked",
+        ]
+    )
+    counts = scores(listing)
+    assert counts["paperlib/verdicts.py"] == {"killed": 1, "survived": 1, "timeout": 1}
+    assert counts["check_* in experiments/lmc.py"] == {"killed": 1}
+    assert counts["paperlib/theory.py"] == {"not checked": 1}
+    assert len(counts) == 3
+    assert survivors(listing) == ["paperlib.verdicts.xǁCheckǁrule__mutmut_2"]
+    text = report(counts, {"verdicts": 90.0})
+    assert "| paperlib/verdicts.py | 2 / 3 | 66.7 | 1 | 0 |" in text
+    assert "| paperlib/theory.py | 0 / 0 | - | 0 | 1 |" in text
+    assert text.endswith("Run times: verdicts 1.5 min.")

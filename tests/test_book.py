@@ -1,5 +1,7 @@
 """The pipeline from notebook to book: a smoke build of the whole book, and a failing notebook's message."""
 
+import re
+
 import nbformat
 import pytest
 
@@ -18,7 +20,12 @@ def test_smoke_book_builds(tmp_path):
     assert index.exists()
     for nb in book.chapters():
         page = (html / "chapters" / nb.with_suffix(".html").name).read_text()
-        assert "holds" in page or "fails" in page, f"{nb.name} shows no verdict"
+        # each of the chapter's claims has its printed verdict line ("E2: inconclusive  (..."), not just a
+        # verdict word somewhere in the prose
+        wanted = {row["id"] for row in claims.rows("smoke") if row["notebook"] == nb.name[:2]}
+        printed = set(re.findall(r"\b([A-Z][0-9]+): (?:holds|fails|inconclusive)\b", page))
+        assert wanted, f"no claim names chapter {nb.name}"
+        assert wanted <= printed, f"{nb.name} shows no verdict for {sorted(wanted - printed)}"
     scorecard = (html / "scorecard.html").read_text()
     for cid in claims.claim_ids():
         assert f">{cid}<" in scorecard
@@ -80,6 +87,7 @@ def test_executed_chapters_must_all_exist_and_come_from_the_profile(tmp_path):
 def test_every_chapter_takes_the_profile_from_one_parameters_cell():
     # papermill injects the profile after the cell tagged "parameters"; without that tag it would inject it
     # first, the notebook's own `profile = "smoke"` would win, and a cpu book would silently run smoke.
+    assert len(book.chapters()) == 8
     for path in book.chapters():
         cells = nbformat.read(path, as_version=4).cells
         tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]

@@ -7,6 +7,8 @@ pure functions of tables: no training, no data.
 """
 
 import json
+import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -1764,3 +1766,238 @@ def test_X3_inconclusive_with_one_seed_or_a_straddling_part():
 def test_X3_without_runs_is_inconclusive():
     c = own_network.check_X3({})
     assert c.verdict == "inconclusive" and c.estimate is None
+
+
+def test_change_part_fails_only_when_the_low_end_clears_the_margin():
+    """ "Changes little" fails on the interval's low end, not its estimate: an estimate above the margin with a
+    low end below it is undecided; the upper end exactly at the margin holds."""
+    wide = Interval(0.12, 0.05, 0.19, 3, "m")
+    p = verdicts.change_part("acc", wide, 0.1)
+    assert (p.name, p.word, p.holds, p.fails, p.evidence, p.null) == (
+        "acc",
+        "inconclusive",
+        False,
+        False,
+        wide,
+        0.1,
+    )
+    assert p.note == "acc resolved to +-0.070 at these seeds"
+    assert p.severity == pytest.approx((0.19 - 0.1) / 0.07)  # the high end 1.29 half-widths past the margin
+    assert verdicts.change_part("acc", Interval(0.15, 0.11, 0.19, 3, "m"), 0.1).word == "fails"
+    assert verdicts.change_part("acc", Interval(0.15, 0.1, 0.2, 3, "m"), 0.1).word == "inconclusive"
+    assert verdicts.change_part("acc", Interval(0.05, 0.0, 0.1, 3, "m"), 0.1).word == "holds"
+    flat = verdicts.change_part("acc", Interval(0.05, np.nan, np.nan, 3, "m"), 0.1)
+    assert (flat.word, flat.note, flat.severity) == ("inconclusive", "no seed spread", -np.inf)
+
+
+def test_check_of_decides_unless_told_inconclusive():
+    assert Check.of("T1", True, "s", "t").verdict == "holds"
+    assert Check.of("T1", False, "s", "t").verdict == "fails"
+
+
+def test_little_change_texts_and_level_of_one_part():
+    """The statistic lists each part's range interval to three digits, the threshold each margin; a single
+    (setting, metric) keeps the plain 95 % level (Tukey's q at 0.95 by hand, residual sd 0.002)."""
+    c = verdicts.little_change("S1", seeded_levels({"acc": 0.05}), {"acc": 0.1}, "smoothing-level")
+    half = stats.studentized_range.ppf(0.95, 3, 4) * 0.002 / np.sqrt(3)
+    assert c.numbers["largest_difference"]["s acc"] == pytest.approx([0.05, 0.05 - half, 0.05 + half])
+    assert (
+        c.statistic == f"range of smoothing-level means: s acc 0.050 [{0.05 - half:.3f}, {0.05 + half:.3f}]"
+    )
+    assert c.threshold == (
+        "upper end of each range interval within its margin (acc 0.1); holds when every part holds, fails when "
+        "any part fails, each interval at 95 % (Bonferroni over 1)"
+    )
+
+
+def test_change_text_and_threshold():
+    shown = verdicts.change_part("acc", Interval(0.12, 0.05, 0.19, 3, "m"), 0.1)
+    flat = verdicts.change_part("mir", Interval(0.02, np.nan, np.nan, 3, "m"), 0.1)
+    bare = verdicts.Part("none", False, False)  # no interval: left out of the text
+    assert verdicts.change_text([shown, bare, flat], "level") == (
+        "range of level means: acc 0.120 [0.050, 0.190]; mir 0.020 (no interval: n = 3)"
+    )
+    assert verdicts.change_text([bare], "level") == "no runs"
+    assert verdicts.change_text([], "level") == "no runs"
+    assert verdicts.change_threshold({"acc": 0.1, "mir": 0.05}) == (
+        "upper end of each range interval within its margin (acc 0.1, mir 0.05)"
+    )
+
+
+def test_check_rule_leaves_paper_and_exact_empty_unless_given():
+    c = Check.rule("T1", True, False, "s", "t")
+    assert (c.paper, c.exact, c.note, c.null) == ("", "", "", None)
+
+
+def test_compose_shows_a_finite_severity_before_an_undefined_one():
+    undefined = verdicts.Part("nan", True, False, severity=math.nan)
+    finite = verdicts.Part("finite", True, False, severity=-3.0)
+    assert verdicts.compose([undefined, finite], "every") == ("holds", finite)
+    assert verdicts.compose([finite, undefined], "every") == ("holds", finite)
+
+
+def test_composed_follows_its_rule():
+    parts = [part("a", "holds", -1.0), part("b", "fails", 2.0)]
+    assert verdicts.composed("X9", parts, "any", "s", "t").verdict == "holds"
+    assert verdicts.composed("X9", parts, "every", "s", "t").verdict == "fails"
+
+
+def test_toward_failing_of_a_zero_width_interval_is_minus_infinity():
+    assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 0.0, +1) == -math.inf
+    assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 1.0, -1) == -math.inf
+
+
+def test_S1_E1_X3_rows_state_their_rule_and_what_is_missing():
+    one = label_smoothing.check_S1(finals_table("a", levels=(0.1,)))
+    assert (one.id, one.verdict, one.statistic, one.threshold) == (
+        "S1",
+        "inconclusive",
+        "fewer than two smoothing levels",
+        "",
+    )
+    assert label_smoothing.check_S1(finals_table("a")).statistic.startswith(
+        "range of smoothing-level means: "
+    )
+    for frames in ({"a": sup_runs(hdr=None)}, {}):
+        e1 = supervised_info.check_E1(frames)
+        assert (e1.id, e1.verdict, e1.statistic, e1.threshold) == (
+            "E1",
+            "inconclusive",
+            "a setting lacks cross-entropy or a variant",
+            "",
+        )
+    e1 = supervised_info.check_E1({"a": sup_runs()})
+    assert "accuracy points (detectable" in e1.statistic and e1.threshold.startswith(
+        "each interval above 0; "
+    )
+    x3 = own_network.check_X3({})
+    assert x3.exact == ""
+    assert x3.threshold.startswith("every part's interval on its claimed side of 0 (D1's above, D2's below)")
+    assert own_network.check_X3(own_curves()).threshold.startswith(
+        "every part's interval on its claimed side"
+    )
+
+
+def test_E2_row_texts_and_parts():
+    c = freematch.check_E2({"a": ssl_runs(counts=(250,))})
+    assert c.threshold.startswith(
+        "each variant's interval below 0 at most label counts; at one label count in a (250 labels), 'most "
+        "label counts' is that one count; "
+    )
+    assert list(c.numbers["parts"]) == ["a: FreeMatch + MI", "a: FreeMatch + HDR"]  # in the table's order
+    assert (
+        "a: FreeMatch + MI, 250 labels -0.60 [" in c.statistic and "error points (detectable" in c.statistic
+    )
+    assert c.statistic.count(": holds") == 2
+    two = freematch.check_E2({"a": ssl_runs(counts=(250,)), "b": ssl_runs(counts=(250,))})
+    assert "at one label count in a (250 labels), b (250 labels), 'most label counts'" in two.threshold
+    empty = freematch.check_E2({})
+    assert (empty.verdict, empty.statistic, empty.threshold) == (
+        "inconclusive",
+        "a setting lacks FreeMatch or a variant",
+        "",
+    )
+    runs = ssl_runs(counts=(250,))
+    without_baseline = freematch.check_E2({"a": runs[runs.method != "supervised"]})
+    assert without_baseline.verdict == "holds"  # the baseline is shown beside E2, not needed by it
+
+
+def test_S1_two_levels_are_enough_to_decide():
+    c = label_smoothing.check_S1(finals_table("a", levels=(0.0, 0.1), spread=0.0005))
+    assert c.verdict == "holds" and c.statistic.startswith("range of smoothing-level means: ")
+
+
+def _x1_end(low: float, high: float, exact: float = 0.5, batches: int = 100) -> pd.DataFrame:
+    """One evaluation whose batch-mean MIR has the 95 % t interval [low, high] over ``batches`` batches."""
+    half = (high - low) / 2
+    sd = half * np.sqrt(batches) / stats.t.ppf(0.975, batches - 1)
+    return pd.DataFrame([dict(mir_batch=low + half, mir=exact, mir_batch_sd=sd, batches=batches)])
+
+
+@pytest.mark.parametrize(
+    "low, high, verdict",
+    [
+        (0.51, 0.52, "holds"),  # clear of 0.5 by more than 1 % (0.505) above
+        (0.48, 0.49, "holds"),  # ... and below (0.495)
+        (0.496, 0.504, "fails"),  # within 1 %
+        (0.496, 0.6, "inconclusive"),  # starts within 1 %, reaches past it
+        (0.4, 0.504, "inconclusive"),
+    ],
+)
+def test_X1_margin_is_one_percent_of_the_exact_value(low, high, verdict):
+    c = dynamics.check_X1({"a": _x1_end(low, high)})
+    assert (c.id, c.verdict) == ("X1", verdict)
+    assert c.interval == pytest.approx([low, high])
+    gap = abs((low + high) / 2 - 0.5) / 0.5
+    assert (
+        c.statistic
+        == f"a: MIR batch-mean {(low + high) / 2:.3f} [{low:.3f}, {high:.3f}] vs exact 0.500 (gap {gap:.0%})"
+    )
+    assert c.exact == "0.500"
+    assert c.threshold == (
+        "interval of the batch mean clear of the exact value by more than 1%; fails within it (margin set after "
+        "the first cpu build)"
+    )
+
+
+def test_X1_rows_join_settings_and_say_when_there_is_no_run():
+    c = dynamics.check_X1({"a": _x1_end(0.51, 0.52), "b": _x1_end(0.2, 0.3, exact=0.4)})
+    assert c.statistic.count("; b: MIR batch-mean 0.250 [0.200, 0.300] vs exact 0.400 (gap 38%)") == 1
+    assert c.exact == "0.500, 0.400"
+    empty = dynamics.check_X1({})
+    assert (empty.verdict, empty.statistic, empty.exact) == ("inconclusive", "no run", "")
+
+
+def test_trajectory_rows_state_their_threshold_and_exact_ends():
+    curves = {"a": seeded()}
+    d1, d2, x2 = (f(curves) for f in (dynamics.check_D1, dynamics.check_D2, dynamics.check_X2))
+    assert d1.threshold.startswith("every part's interval above 0")
+    assert d2.threshold.startswith("every part's interval below 0")
+    assert x2.threshold.startswith("every interval clear of 0: below for MIR, above for HDR")
+    assert d2.exact.startswith("a: exact HDR at the end ") and d2.exact.endswith(" (mean over seeds)")
+
+
+def test_decide_inconclusive_wins_then_holds_or_fails():
+    assert [verdicts.decide(True), verdicts.decide(False)] == ["holds", "fails"]
+    assert verdicts.decide(True, inconclusive=True) == verdicts.decide(False, True) == "inconclusive"
+
+
+def test_P1_row_texts_and_parts():
+    c = pruning.check_P1(prune_table())
+    assert c.statistic.startswith(
+        "at sparsity 0.9: MIR(pruned, original) 0.880 vs independent network 0.500 and shuffled rows 0.300; "
+        "paired difference 0.380 ["
+    )
+    assert "; range of sparsity means: acc 0.005 [" in c.statistic
+    assert c.threshold.startswith(
+        "MIR difference to the independent network above 0; upper end of each range interval within its margin "
+        "(acc 0.02, mir_batch 0.1, hdr_batch 0.1) (the independent-network null was set on 2026-11-29"
+    )
+    assert c.exact == "MIR at 0.9: 0.930 vs independent 0.550 (exact)"
+    assert list(c.numbers["parts"]) == ["MIR above the independent network", "acc", "mir_batch", "hdr_batch"]
+    empty = pruning.check_P1(prune_table().iloc[:0])
+    assert (empty.id, empty.verdict, empty.statistic, empty.threshold) == (
+        "P1",
+        "inconclusive",
+        "no pruning table",
+        "",
+    )
+
+
+def test_T1_to_T4_rows_state_what_they_measured():
+    t1 = nc_theory.check_T1(collapse_table())
+    assert t1.statistic == "max |MIR - formula|, |HDR| over C=3..100 below 1e-10: True"
+    assert nc_theory.check_T1(collapse_table().iloc[:0]).statistic.startswith(
+        "max |MIR - formula|, |HDR| over no C "
+    )
+    assert nc_theory.check_T2(collapse_table(), 2).statistic == "same for 2 samples per class: True"
+    t3 = nc_theory.check_T3(range_table())
+    assert (t3.statistic, t3.threshold) == ("min 0.000, max 1.000 over 3 pairs", "within [0, 1] +- 1e-09")
+    t4 = nc_theory.check_T4(regression_table(), rank_table())
+    head = (
+        "0 Lemma 4.5 and 0 Thm 4.6 violations in 3 draws; exp(H) <= rank violated 0 times; Spearman rho(exp H, "
+        "rank) >= 1.00; median |exp(H) - rank| / rank: "
+    )
+    assert t4.statistic.startswith(head)
+    assert re.fullmatch(r"decaying \d+%, flat \d+%", t4.statistic[len(head) :])
+    assert set(t4.numbers["relative_error"]) == {"decaying", "flat"}

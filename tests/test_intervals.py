@@ -245,3 +245,137 @@ def test_largest_difference_covers_the_true_range_at_three_seeds_and_four_levels
         half = np.array([(i.high - i.low) / 2 for i in got]) / stats.studentized_range.ppf(0.95, 4, 6)
         naive = np.array([i.estimate for i in got]) - stats.t.ppf(0.975, 6) * half * math.sqrt(2)
         assert np.mean(naive > 0) > 0.1  # it excludes the true range of 0 far more often than 5 %
+
+
+# ----------------------------------------------------------------- every field of the undefined intervals
+
+
+def _undefined(i: Interval, estimate: float, n: int, method: str) -> None:
+    """Both bounds NaN (not None), and the estimate, count and method exactly as given (NaN estimate: NaN)."""
+    assert math.isnan(i.low) and math.isnan(i.high), i
+    assert math.isnan(i.estimate) if math.isnan(estimate) else i.estimate == pytest.approx(estimate), i
+    assert (i.n, i.method) == (n, method)
+
+
+def _ranks(x):
+    return np.argsort(np.argsort(x)).astype(float)
+
+
+def _fisher(rho: float, n: int) -> tuple[float, float]:
+    half = 1.959963984540054 * math.sqrt(1.06 / (n - 3))
+    return math.tanh(math.atanh(rho) - half), math.tanh(math.atanh(rho) + half)
+
+
+def test_spearman_interval_undefined_fields():
+    _undefined(intervals.spearman_interval([1, 2], [3, 4]), math.nan, 2, "Fisher-z interval")
+    # one constant series is enough to have no correlation
+    _undefined(
+        intervals.spearman_interval([2, 2, 2, 2, 2], [1, 3, 2, 5, 4]), math.nan, 5, "Fisher-z interval"
+    )
+    _undefined(
+        intervals.spearman_interval([1, 3, 2, 5, 4], [7, 7, 7, 7, 7]), math.nan, 5, "Fisher-z interval"
+    )
+    _undefined(intervals.spearman_interval([1, 2, 3], [1, 3, 2]), 0.5, 3, "Fisher-z interval")
+    _undefined(
+        intervals.spearman_interval([1, 2, 3, 4], [2, 4, 6, 9]),
+        1.0,
+        4,
+        "no interval: rank correlation of exactly +1",
+    )
+
+
+@pytest.mark.parametrize("n", [4, 5])
+def test_spearman_interval_from_four_points_on_series_spanning_exactly_one(n):
+    """Series whose range is exactly 1 are not constant; rho is Pearson's r of the ranks (numpy), the interval
+    Fisher's z +- 1.96 sqrt(1.06 / (n - 3))."""
+    a = np.array([0.0, 0.2, 1.0, 0.5, 0.8])[:n]
+    b = np.array([0.0, 0.6, 0.2, 1.0, 0.4])[:n]
+    rho = float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+    i = intervals.spearman_interval(a, b)
+    assert i.estimate == pytest.approx(rho, abs=1e-12) and abs(rho) < 1
+    assert (i.low, i.high) == pytest.approx(_fisher(rho, n), abs=1e-9)
+    assert (i.n, i.method) == (n, f"Fisher-z interval over {n} points")
+
+
+def test_power_at_zero_effect_is_the_tests_size():
+    """With no effect a two-sided test rejects with probability 1 - level, half in each tail."""
+    for df in (1, 2, 5):
+        assert intervals._power(0.0, df, 0.95) == pytest.approx(0.05, abs=1e-9)
+
+
+def test_batch_interval_fields():
+    _undefined(intervals.batch_interval(0.4, 0.1, 1), 0.4, 1, "t interval over batches")
+    _undefined(intervals.batch_interval(math.nan, 0.1, 5), math.nan, 5, "t interval over batches")
+    _undefined(intervals.batch_interval(0.4, math.nan, 5), 0.4, 5, "t interval over batches")
+    i = intervals.batch_interval(0.5, 0.1, 2)  # two batches already give an interval: t(0.975, 1) = 12.706
+    half = 12.706204736174704 * 0.1 / math.sqrt(2)
+    assert (i.low, i.high) == pytest.approx((0.5 - half, 0.5 + half), abs=1e-9)
+    assert (i.n, i.method) == (2, "t interval over 2 batches")
+
+
+def test_largest_difference_undefined_fields():
+    method = "Tukey studentized range, seed-blocked, {} seeds x 2 levels"
+    _undefined(
+        intervals.largest_difference({"a": {0: 1.0, 1: math.nan}, "b": {0: 2.0, 1: 3.0}}),
+        math.nan,
+        4,
+        method.format(2),
+    )
+    _undefined(intervals.largest_difference({"a": {0: 1.0}, "b": {0: 3.0}}), 2.0, 2, method.format(1))
+    _undefined(
+        intervals.largest_difference({"a": {0: 1.0, 1: 2.0}, "b": {0: 3.0, 1: 4.0}}),
+        2.0,
+        4,
+        "no interval: no residual spread over 2 seeds",
+    )
+    kramer = "Tukey-Kramer studentized range, pooled sd, {} seeds per level"
+    _undefined(
+        intervals.largest_difference({"a": [1.0, math.nan], "b": [2.0, 3.0]}), math.nan, 4, kramer.format(2)
+    )
+    _undefined(intervals.largest_difference({"a": [1.0], "b": [3.0]}), 2.0, 2, kramer.format(1))
+    _undefined(
+        intervals.largest_difference({"a": [1.0, 1.0], "b": [3.0, 3.0]}),
+        2.0,
+        4,
+        "no interval: no spread within levels",
+    )
+
+
+def test_largest_difference_of_two_seeds_by_hand():
+    """Two levels x two seeds, blocked: the residual of a 2 x 2 table is +-e with e = (y11 - y12 - y21 + y22) / 4,
+    s^2 = 4 e^2 / 1 on one degree of freedom, range +- q(2, 1) s / sqrt(2); q(2, df) = sqrt(2) t(0.975, df)."""
+    y = {"a": {0: 1.0, 1: 2.0}, "b": {0: 3.0, 1: 5.0}}
+    e = (1.0 - 2.0 - 3.0 + 5.0) / 4
+    half = math.sqrt(2) * 12.706204736174704 * math.sqrt(4 * e**2) / math.sqrt(2)
+    i = intervals.largest_difference(y)
+    assert (i.estimate, i.low, i.high) == pytest.approx((2.5, 2.5 - half, 2.5 + half), rel=1e-6)
+    assert i.n == 4
+
+
+def test_largest_difference_with_one_degree_of_freedom_by_hand():
+    """Independent levels of 2 and 1 values: N - k = 1 degree of freedom, s = |x1 - x2| / sqrt(2), and for two
+    levels Tukey-Kramer is the t interval, half-width t(0.975, 1) s sqrt(1/2 + 1/1)."""
+    i = intervals.largest_difference({"a": [1.0, 2.0], "b": [4.0]})
+    s = 1.0 / math.sqrt(2)
+    half = 12.706204736174704 * s * math.sqrt(1 / 2 + 1)
+    assert (i.estimate, i.low, i.high) == pytest.approx((2.5, 2.5 - half, 2.5 + half), rel=1e-6)
+    assert (i.n, i.method) == (3, "Tukey-Kramer studentized range, pooled sd, 2 seeds per level")
+
+
+def test_text_defaults_to_three_digits_and_paired_keeps_the_count():
+    assert Interval(0.41234, 0.39, 0.43, 3, "m").text() == "0.412 [0.390, 0.430]"
+    i = intervals.paired_interval([0.5, 0.7, 0.6], [0.4, 0.5, 0.45])
+    assert (i.n, i.method) == (3, "paired t interval over 3 seeds")
+
+
+def test_largest_difference_of_fewer_than_two_levels_fields():
+    one = "studentized range interval over seeds"
+    _undefined(intervals.largest_difference({"a": [1.0, 2.0]}), math.nan, 0, one)
+    _undefined(intervals.largest_difference({"a": [1.0, 2.0], "b": []}), math.nan, 0, one)
+
+
+def test_no_spread_tolerance_is_1e_12_relative_to_the_values_or_absolute_below_1():
+    assert intervals._no_spread(np.array([1e-12, -5e-13]), np.array([1.0]))  # at the tolerance: no spread
+    assert not intervals._no_spread(np.array([1.5e-12]), np.array([0.5]))  # below 1 the tolerance is absolute
+    assert intervals._no_spread(np.array([5e-11]), np.array([-100.0]))  # relative to |values| above 1
+    assert not intervals._no_spread(np.array([2e-10]), np.array([100.0]))

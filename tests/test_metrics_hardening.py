@@ -8,6 +8,7 @@ NaN; ``batch_size=16.0`` passed the check and failed in ``range``.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -258,3 +259,242 @@ def test_ratios_invariant_to_row_scaling_by_any_factor_from_1e_minus_300_to_1e30
     base, moved = M.interplay(z, w, y), M.interplay(factor[:, None] * z, w, y)
     for key in RATIOS:
         assert moved[key] == pytest.approx(base[key], abs=1e-10)
+
+
+# ------------------------------------------------- values and messages pinned against independent numpy code
+
+
+def _np_gram(z: np.ndarray) -> np.ndarray:
+    zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+    return zn @ zn.T
+
+
+def _np_entropy(k: np.ndarray) -> float:
+    lam = np.linalg.eigvalsh(k) / len(k)
+    lam = lam[lam > 1e-15]
+    return float(-(lam * np.log(lam)).sum())
+
+
+def test_nudge_zero_rows_moves_only_all_zero_rows_by_1e_12():
+    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5], [0.5, -0.5, 0.0]], dtype=torch.float64)
+    out = M.nudge_zero_rows(z)
+    assert out[0].tolist() == pytest.approx([1e-12] * 3, rel=1e-6, abs=0)  # 1e-12 as float32 holds it
+    assert torch.equal(out[1:], z[1:])  # a row of |sum| 1 included: unchanged
+    with pytest.raises(TypeError, match="^z must be a torch.Tensor or a numpy array, got list"):
+        M.nudge_zero_rows([[0.0]])
+
+
+def test_gram_tolerance_by_precision():
+    assert M._gram_tol(torch.float64) == 1e-8
+    assert M._gram_tol(torch.float32) == 10 * torch.finfo(torch.float32).eps
+    assert M._gram_tol(torch.int64) == 1e-8
+
+
+def test_errors_name_the_argument_that_is_wrong():
+    good = torch.eye(2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="^gram must be a torch.Tensor"):
+        M.matrix_entropy([[1.0]])
+    with pytest.raises(ValueError, match="^gram is not unit-diagonal"):
+        M.matrix_entropy(2 * good)
+    with pytest.raises(TypeError, match="^k1 must be a torch.Tensor"):
+        M.mir([[1.0, 0.0], [0.0, 1.0]], good)
+    with pytest.raises(TypeError, match="^k2 must be a torch.Tensor"):
+        M.mir(good, [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="^k1 is not unit-diagonal"):
+        M.hdr(2 * good, good)
+    with pytest.raises(ValueError, match="^features has 1 zero row"):
+        M.feature_entropy(torch.tensor([[0.0, 0.0], [1.0, 2.0]]))
+    with pytest.raises(TypeError, match="got float 2.5"):
+        M.interplay(*data(), batch_size=2.5)
+
+
+def test_not_psd_message_states_the_bound():
+    k = torch.tensor([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"< -1e-08 \* n = -3e-08\); matrix entropy is defined for Gram"):
+        M.matrix_entropy(k)
+
+
+def test_hadamard_product_checked_under_its_own_name():
+    """Two Grams each within the 1e-8 symmetry tolerance whose product is not: the error names k1 * k2."""
+    k = torch.tensor([[1.0, 1.0 - 0.9e-8], [1.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^k1 \* k2 is not symmetric"):
+        M.mutual_information(k, k)
+
+
+def test_batch_entropies_match_numpy_and_leave_out_the_joint_term():
+    z, w, y = data(n=10, d=6, c=4)
+    h1, h2, hj = M.batch_entropies(z, w, y)
+    gz, gw = _np_gram(z.numpy()), _np_gram(w.numpy()[y.numpy()])
+    assert (h1.item(), h2.item(), hj.item()) == pytest.approx(
+        (_np_entropy(gz), _np_entropy(gw), _np_entropy(gz * gw)), abs=1e-10
+    )
+    assert M.batch_entropies(z, w, y, joint=False)[2] is None
+
+
+def test_batch_size_two_is_allowed_and_one_batch_has_no_sd():
+    z, w, y = data(n=8, d=6, c=4)
+    assert M.interplay(z, w, y, batch_size=2)["batches"] >= 1
+    one = M.interplay(z, w, y, batch_size=8)
+    exact = M.interplay(z, w, y)
+    assert one["batches"] == 1 and math.isnan(one["mir_sd"]) and one["mir"] == pytest.approx(exact["mir"])
+    two = M.interplay(z, w, y, batch_size=4)
+    halves = [M.interplay(z[i : i + 4], w, y[i : i + 4])["mir"] for i in (0, 4)]
+    assert two["mir_sd"] == pytest.approx(abs(halves[0] - halves[1]) / math.sqrt(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("n,d1,d2", [(30, 3, 4), (6, 3, 4)])  # the Kronecker-row route, then the n x n one
+def test_paired_interplay_matches_numpy(n, d1, d2):
+    g = np.random.default_rng(n)
+    a, b = g.normal(size=(n, d1)), g.normal(size=(n, d2))
+    ga, gb = _np_gram(a), _np_gram(b)
+    h1, h2, hj = _np_entropy(ga), _np_entropy(gb), _np_entropy(ga * gb)
+    out = M.paired_interplay(torch.from_numpy(a), torch.from_numpy(b))
+    assert (out["h_features"], out["h_heads"], out["h_joint"]) == pytest.approx((h1, h2, hj), abs=1e-10)
+    assert out["mir"] == pytest.approx((h1 + h2 - hj) / min(h1, h2), abs=1e-10)
+
+
+def test_paired_interplay_names_the_side_without_information():
+    a = torch.ones(5, 3, dtype=torch.float64)
+    b = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(M.UndefinedRatio, match=r"H\(G\(features_a\)\) = 0 because all 5 rows of features_a"):
+        M.paired_interplay(a, b)
+
+
+def test_route_decides_which_matrix_is_decomposed(monkeypatch):
+    """n = 40, d = 6, C = 4: the Khatri-Rao matrix is 24 x 24, smaller than n, so the automatic route never
+    forms the 40 x 40 Hadamard product; forcing "gram" does (eigvalsh is wrapped to record sizes only)."""
+    sizes, eigvalsh = [], torch.linalg.eigvalsh
+
+    def recording(k, *args, **kwargs):
+        sizes.append(k.shape[0])
+        return eigvalsh(k, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", recording)
+    z, w, y = data(n=40, d=6, c=4)
+    values = {}
+    for route in (None, "kron", "gram"):
+        sizes.clear()
+        values[route] = M.interplay(z, w, y, route=route)["h_joint"]
+        assert (40 in sizes) == (route == "gram"), (route, sizes)
+        assert 24 in sizes or route == "gram"
+    assert values[None] == pytest.approx(values["gram"], abs=1e-10) and values["kron"] == values[None]
+
+
+def test_joint_route_takes_gram_when_the_kron_matrix_is_not_smaller():
+    assert M.joint_route(24, 6, 4) == "gram" and M.joint_route(25, 6, 4) == "kron"
+
+
+def test_undefined_messages_say_why_in_full():
+    z, w, y = data(n=6, d=3, c=3)
+    with pytest.raises(
+        M.UndefinedRatio,
+        match="^MIR and HDR are undefined for a single sample: every entropy of a 1 x 1 Gram is 0; measure at least two samples$",
+    ):
+        M.interplay(z[:1], w, y[:1])
+    same = torch.ones(6, 3, dtype=torch.float64)
+    with pytest.raises(
+        M.UndefinedRatio,
+        match=r"^MIR is undefined: H\(G\(features\)\) = 0 because all 6 rows of features point in one direction \(G is all ones, e.g. identical or collapsed rows\), so they carry no information to compare$",
+    ):
+        M.interplay(same, w, y)
+
+
+def test_feature_entropy_decomposes_the_smaller_side(monkeypatch):
+    sizes, eigvalsh = [], torch.linalg.eigvalsh
+
+    def recording(k, *args, **kwargs):
+        sizes.append(k.shape[0])
+        return eigvalsh(k, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", recording)
+    z = data(n=40, d=6)[0]
+    for rows, expected in ((40, 6), (3, 3)):
+        sizes.clear()
+        value = M.feature_entropy(z[:rows]).item()
+        assert sizes == [expected]
+        assert value == pytest.approx(_np_entropy(_np_gram(z[:rows].numpy())), abs=1e-10)
+
+
+def test_interplay_input_errors_in_full():
+    z, w, y = data(n=6, d=3, c=3)
+    cases = [
+        ((z.tolist(), w, y), TypeError, "^features must be a torch.Tensor or a numpy array, got list"),
+        ((z, w.tolist(), y), TypeError, "^heads must be a torch.Tensor or a numpy array, got list"),
+        ((z[:, 0], w, y), ValueError, r"^features must be 2-D \(n, d\), got shape \(6,\)$"),
+        (
+            (z, w[:, 0], y),
+            ValueError,
+            r"^heads must be 2-D \(C, d\) with one row per class, got shape \(3,\)$",
+        ),
+        (
+            (z, w[:, :2], y),
+            ValueError,
+            "^features have d=3 columns but heads have 2; the head rows must live in the feature space$",
+        ),
+        (
+            (z, w, y[:5]),
+            ValueError,
+            r"^labels must be 1-D with one entry per feature row \(6\), got shape \(5,\)$",
+        ),
+        ((z, w, y.double()), ValueError, r"^labels must be integers \(class indices\)$"),
+        ((z * torch.tensor([[0.0]] * 1 + [[1.0]] * 5), w, y), ValueError, "^features has 1 zero row"),
+    ]
+    for args, error, match in cases:
+        with pytest.raises(error, match=match):
+            M.interplay(*args)
+
+
+def test_row_errors_list_what_they_found():
+    z = torch.ones(12, 3, dtype=torch.float64)
+    z[:11] = 0.0
+    first_ten = list(range(10))
+    with pytest.raises(
+        ValueError,
+        match=rf"^features has 11 zero row\(s\) \(first: {re.escape(str(first_ten))}\); a zero vector has no "
+        "cosine similarity; drop those rows or add a tiny offset$",
+    ):
+        M.gram(z)  # gram's rows are "features"
+    with pytest.raises(TypeError, match="^features must be a torch.Tensor or a numpy array, got list"):
+        M.gram([[1.0]])
+    bad = torch.ones(4, 3, dtype=torch.float64)
+    bad[0, :] = math.nan
+    bad[1, :] = math.inf
+    w, y = data(n=4, d=3, c=2)[1:]
+    with pytest.raises(
+        ValueError,
+        match=r"^features contains NaN or inf \(first positions \[\[0, 0\], \[0, 1\], \[0, 2\], \[1, 0\], \[1, 1\]\]\)",
+    ):
+        M.interplay(bad, w, y)
+
+
+def test_gram_check_messages_in_full():
+    assert M.matrix_entropy(torch.ones(1, 1, dtype=torch.float64)).item() == 0.0  # one sample is a Gram
+    with pytest.raises(ValueError, match="^gram is empty; need at least one sample$"):
+        M.matrix_entropy(torch.zeros(0, 0, dtype=torch.float64))
+    nan = torch.eye(2, dtype=torch.float64)
+    nan[0, 1] = math.nan
+    with pytest.raises(ValueError, match="^gram contains NaN or inf"):
+        M.matrix_entropy(nan)
+    with pytest.raises(
+        ValueError,
+        match=r"matrix entropy is defined for normalized Grams: use gram\(z\), which normalizes the rows$",
+    ):
+        M.matrix_entropy(2 * torch.eye(2, dtype=torch.float64))
+    asym = torch.tensor([[1.0, 0.5], [0.4, 1.0]], dtype=torch.float64)
+    with pytest.raises(
+        ValueError,
+        match=r"^gram is not symmetric \(\|K\[0,1\] - K\[1,0\]\| = 0.1 > 1e-08\); matrix entropy is defined "
+        r"for Gram matrices, which are symmetric: build it with gram\(z\)$",
+    ):
+        M.matrix_entropy(asym)
+
+
+def test_both_undefined_reasons_are_joined():
+    w = data(n=6, d=3, c=3)[1]
+    same = torch.ones(6, 3, dtype=torch.float64)
+    with pytest.raises(
+        M.UndefinedRatio,
+        match=r"so they carry no information to compare; and H\(G\(heads\[labels\]\)\) = 0 because all 6 labels "
+        "are class 0, so every sample shares one head; measure with at least two classes$",
+    ):
+        M.interplay(same, w, torch.zeros(6, dtype=torch.long))

@@ -42,7 +42,9 @@ def test_environment_yml_matches_pyproject():
 def test_torch_pins_agree():
     makefile = (ROOT / "Makefile").read_text()
     env = (ROOT / "environment.yml").read_text()
-    for pin in re.findall(r"(torch(?:vision)?==[\d.]+)", makefile):
+    pins = re.findall(r"(torch(?:vision)?==[\d.]+)", makefile)
+    assert len(pins) == 2, f"the Makefile should pin torch and torchvision, found {pins}"
+    for pin in pins:
         assert pin in env
 
 
@@ -265,3 +267,11 @@ def test_the_measurement_works_with_only_torch_and_numpy(tmp_path, wheel):
     done = install_and_run(python, wheel, LIGHT_CHECK, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[:2] == ["light", "ok"]
+
+
+def test_make_mutants_installs_the_declared_mutmut():
+    makefile = (ROOT / "Makefile").read_text()
+    (declared,) = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "mutation"
+    ]
+    assert f"'{declared}'" in makefile
