@@ -111,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         "Times are medians over repetitions within this run.\n\n## Targets\n\n" + "\n".join(verdicts(facts))
     )
     report = head + "\n\n" + "\n\n".join(parts) + "\n"
-    gpu_section = HERE / "gpu_results.md"  # measured on a lent device (benchmarks/gpu.py); kept across reruns
-    if gpu_section.exists():
-        report += "\n" + gpu_section.read_text()
+    # Sections measured elsewhere, kept across reruns: a lent device's run (benchmarks/gpu.py) and the mutation
+    # score (make mutants; its analysis of the survivors is written by hand in mutants.md).
+    for kept in ("gpu_results.md", "mutants.md"):
+        if (HERE / kept).exists():
+            report += "\n" + (HERE / kept).read_text()
     print(report)
     if not args.quick and not args.only:
         (HERE / "RESULTS.md").write_text(report)
