@@ -281,6 +281,11 @@ def merge(folder: Path, into: Path = HERE) -> None:
         raise SystemExit(
             f"{folder} lacks {', '.join(missing)}: pass the --out folder of a benchmarks.gpu run"
         )
+    if json.loads((folder / "gpu_times.json").read_text()).get("quick"):
+        raise SystemExit(
+            f"{folder} holds a --quick run (toy models and batches of two): plan would scale its steps as "
+            "if measured; merge a full run"
+        )
     section = (folder / "gpu_results.md").read_text()
     for name in ("gpu_times.json", "gpu_results.md"):
         (into / name).write_text((folder / name).read_text())

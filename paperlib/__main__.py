@@ -217,6 +217,11 @@ def _launch(args: argparse.Namespace, extra: list[str]) -> int:
         if args.status:
             print(launch.status(names, args.profile, overrides))
             return 0
+        if extra and args.executor != "slurm":
+            raise ValueError(
+                f"{' '.join(extra)}: options launch does not know go to sbatch, so they need --executor slurm; "
+                "check the spelling (python -m paperlib launch --help)"
+            )
         options = launch.Options(
             executor=args.executor,
             partition=args.partition,

@@ -157,10 +157,10 @@ def sweep(names: Iterable[str], profile: str, overrides: dict[str, dict] | None 
 
 def locked(handle: runs.Run) -> bool:
     """Whether a process holds the run's lock now (it is training it)."""
-    path = handle.folder.with_name(f".{handle.folder.name}.lock")
+    path = runs.lock_path(handle)
     if not path.exists():
         return False
-    with open(path) as fh:
+    with open(path, "a") as fh:  # writable, as run_lock opens it: NFS emulates flock with write locks
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -213,7 +213,7 @@ def state(item: Planned, jobs: dict[str, dict]) -> str:
     if locked(handle):
         return "running"
     entry = jobs.get(item.name)
-    if entry is None or entry["executor"] == "debug":
+    if entry is None:
         return "pending"
     result = Path(entry["result"])
     if result.exists():
@@ -301,6 +301,7 @@ class RunJob(Checkpointable):
         os.environ["PAPERLIB_RUNS"] = self.root  # the store the launch read, wherever the job runs
         os.environ.setdefault("PAPERLIB_QUIET", "1")  # a log file, not a terminal
         if self.threads:
+            os.environ["OMP_NUM_THREADS"] = str(self.threads)  # for processes the run starts (data workers)
             torch.set_num_threads(self.threads)
         return str(runs.run(self.store, self.config, self.trainer).folder)
 
@@ -449,29 +450,32 @@ def _run_local(items: list[Planned], options: Options, poll_s: float = 0.2) -> O
     width = options.array_parallelism or 1
     gpus = local_gpus(options)
     devices = torch.cuda.device_count() if gpus else 0
+    free = list(range(devices))  # GPUs no running job holds
     todo, running = list(items), []
     bar = progress([], desc=f"runs (local executor, {width} at a time)", total=len(items))
     try:
         while todo or running:
-            while todo and len(running) < width:
+            while todo and len(running) < width and (not devices or len(free) >= min(gpus, devices)):
                 item = todo.pop(0)
-                if devices:  # each job its own GPUs, in turn
-                    first = (len(out.jobs) * gpus) % devices
-                    ex.update_parameters(visible_gpus=tuple((first + k) % devices for k in range(gpus)))
+                held: tuple[int, ...] = ()
+                if devices:  # each job GPUs of its own, taken from those no running job holds
+                    held, free[:] = tuple(free[: min(gpus, devices)]), free[min(gpus, devices) :]
+                    ex.update_parameters(visible_gpus=held)
                 job = ex.submit(job_of(item, options))
                 entry = _job_entry(item, job, "local")
                 _record([entry])
                 out.jobs.append(entry)
-                running.append((item, job, entry))
+                running.append((item, job, entry, held))
             time.sleep(poll_s)
-            for item, job, entry in [r for r in running if r[1].done()]:
-                running.remove((item, job, entry))
+            for item, job, entry, held in [r for r in running if r[1].done()]:
+                running.remove((item, job, entry, held))
+                free.extend(held)
                 if not item.handle.done:
                     out.failed.append(f"{item.name} (job {entry['job']}), log {entry['stderr']}")
                 bar.update(1)
     finally:
         bar.close()
-        for _, job, _ in running:  # Ctrl-C or an error here: no job outlives the launch
+        for _, job, _, _ in running:  # Ctrl-C or an error here: no job outlives the launch
             job.cancel()
     return out
 

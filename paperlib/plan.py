@@ -342,7 +342,7 @@ def report(profile: str, times: dict | None = None, gpu_times: dict | None = Non
         f"it dispatches (views excluded; {costs.FLOPS.name}). Seconds = max(FLOPs / "
         f"{g.sustained_flops / 1e12:.0f} TFLOP/s sustained, operations x {g.launch_s * 1e6:.0f} us per launch): "
         f"{g.why}. Every path trains on the device, augmentation (drawn on the CPU, applied on the device) and "
-        "pruning's fine-tuning included; the augmentation's own operations are not counted. Several GPUs under "
+        "pruning's fine-tuning included; the augmentation's dispatched operations are counted, its arithmetic is not. Several GPUs under "
         "torchrun divide the hours.",
         "- Not counted: evaluations (test-set metrics every eval_every steps), LMC's interpolation paths, "
         "pruning's measurements, checkpoint writes, and the optional Grokfast run of chapter 06.",

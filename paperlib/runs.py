@@ -195,6 +195,11 @@ def cached_table(experiment: str, config: Any, compute) -> pd.DataFrame:
     return table
 
 
+def lock_path(handle: Run) -> Path:
+    """The run's lock file, beside its folder (``launch`` reads it to tell a run being trained)."""
+    return handle.folder.with_name(f".{handle.folder.name}.lock")
+
+
 @contextmanager
 def run_lock(handle: Run) -> Iterator[None]:
     """An exclusive lock on a run (a lock file beside its folder): another process on the same config waits.
@@ -203,7 +208,7 @@ def run_lock(handle: Run) -> Iterator[None]:
     if not distributed.is_main():
         yield
         return
-    path = handle.folder.with_name(f".{handle.folder.name}.lock")
+    path = lock_path(handle)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
         try:

@@ -66,7 +66,13 @@ def test_unknown_phase_is_a_clear_error(capsys):
 
 
 def test_merge_puts_the_device_section_into_results_once(quick, tmp_path):
-    out, record = quick
+    quick_out, record = quick
+    with pytest.raises(SystemExit, match="--quick run"):  # toy steps would pass for measured ones in plan
+        gpu.merge(quick_out, into=tmp_path)
+    out, record = tmp_path / "full", {**record, "quick": False}  # the same files, as a full run writes them
+    out.mkdir()
+    (out / "gpu_times.json").write_text(json.dumps(record))
+    (out / "gpu_results.md").write_text((quick_out / "gpu_results.md").read_text())
     (tmp_path / "RESULTS.md").write_text(
         "# Benchmarks\n\n## Targets\n\nx\n\n## GPU: old device\n\nold\n\n## Later\n\ny\n"
     )

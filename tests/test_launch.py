@@ -227,6 +227,9 @@ def test_bad_options_get_one_line_errors(capsys):
     assert len(err) == 1 and "recipe.steps = -3" in err[0]
     assert main(["launch", "dynamics", "--executor", "slurm", "stray"]) == 2  # not an sbatch option
     assert "sbatch options are given as --name=value" in capsys.readouterr().err
+    # sbatch options (or a mistyped flag) would be ignored by the local executor while its runs train
+    assert main(["launch", "dynamics", "--executor", "local", "--dryrun"]) == 2
+    assert "--dryrun: options launch does not know go to sbatch" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plan", "--constraint=a100"])
 
