@@ -1842,6 +1842,21 @@ def test_composed_follows_its_rule():
     assert verdicts.composed("X9", parts, "every", "s", "t").verdict == "fails"
 
 
+def test_composed_joins_the_undecided_parts_distinct_notes():
+    parts = [part("a", "inconclusive", 0.0, "underpowered"), part("b", "inconclusive", 1.0, "no seed spread")]
+    parts.append(part("c", "inconclusive", 2.0, "underpowered"))
+    assert verdicts.composed("X9", parts, "every", "s", "t").note == "underpowered; no seed spread"
+    decided = [part("a", "holds", 0.0, "underpowered"), part("b", "holds", 1.0, "no seed spread")]
+    assert verdicts.composed("X9", decided, "every", "s", "t").note == ""
+
+
+def test_composed_lists_a_part_without_an_interval():
+    bare = verdicts.Part("bare", False, False)
+    c = verdicts.composed("X9", [bare, part("a", "holds", 0.5)], "every", "s", "t")
+    assert c.verdict == "inconclusive"
+    assert c.numbers["parts"] == {"bare": ["inconclusive", None, None, None], "a": ["holds", 0.5, -0.5, 1.5]}
+
+
 def test_toward_failing_of_a_zero_width_interval_is_minus_infinity():
     assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 0.0, +1) == -math.inf
     assert verdicts.toward_failing(Interval(0.5, 0.5, 0.5, 3, "m"), 1.0, -1) == -math.inf

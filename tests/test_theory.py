@@ -68,6 +68,21 @@ def test_nc_measures_zero_at_collapse_and_positive_off_it():
     assert off["nc1"] > 0.01 and off["nc2_equiangular"] > 0 and off["nc3"] > 0.1
 
 
+def test_nc_measures_stay_on_the_features_device(monkeypatch):
+    """NC1-NC4 of features on a (simulated) second device compute there: class means built on the CPU would
+    raise on a GPU when the features are added into them."""
+    from .virtual_device import VIRTUAL, Simulation
+
+    heads = simplex_etf(3, 4)
+    z, y = collapsed_features(heads, per_class=4)
+    noisy = z + 0.1 * torch.randn(z.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sim = Simulation(monkeypatch)
+    with sim:
+        out = nc_measures(noisy.to(VIRTUAL), y.to(VIRTUAL), heads.to(VIRTUAL))
+    assert not sim.mode.problems, sim.mode.problems
+    assert out == pytest.approx(nc_measures(noisy, y, heads), rel=1e-12)
+
+
 def test_nc_measures_needs_every_class():
     heads = simplex_etf(4, 4)
     z, y = collapsed_features(heads, per_class=3)
