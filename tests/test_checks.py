@@ -1312,6 +1312,41 @@ def test_P1_independent_networks_are_seeds_of_their_own():
     assert pruning.independent_seed((0, 1, 2), 0) == 3 and pruning.independent_seed((4,), 4) == 5
 
 
+def test_P1_decides_at_the_sparsity_closest_to_90_percent_not_the_largest():
+    """Sparsities 0.5, 0.9, 0.95: the MIR part is read at 0.9, the middle of the table's linear MIR drop:
+    pruned MIR 0.9 - 0.02 / 2 = 0.89 against the independent network's 0.5 (exact values 0.05 above both)."""
+    c = pruning.check_P1(prune_table(sparsities=(0.5, 0.9, 0.95)))
+    assert c.numbers["mir_difference"][0] == pytest.approx(0.39)
+    assert c.exact == "MIR at 0.9: 0.940 vs independent 0.550 (exact)"
+
+
+def test_P1_notes_a_mir_part_without_seed_spread():
+    """The same paired difference 0.38 at 90 % in every seed: no interval, so the MIR part and the row are
+    undecided, noted "no seed spread"; an interval that straddles 0 (MIR at the null) adds no note."""
+    t = prune_table()
+    at90 = t.sparsity == 0.9
+    t.loc[at90, "independent_mir_batch"] = t.loc[at90, "mir_batch"] - 0.38
+    c = pruning.check_P1(t)
+    assert c.numbers["mir_difference"] == [pytest.approx(0.38), None, None]
+    assert c.numbers["change_verdict"] == "holds"
+    assert (c.verdict, c.note, c.label) == ("inconclusive", "no seed spread", "inconclusive (no seed spread)")
+    null = pruning.check_P1(prune_table(mir=0.5))
+    assert (null.verdict, null.note, null.label) == ("inconclusive", "", "inconclusive")
+
+
+def test_P1_row_shows_the_mir_part_when_it_is_the_holding_part_closest_to_its_bound():
+    """Pruned MIR 0.74 at 90 %: paired difference 0.22 with half-width h (t, 2 df, 98.75 %), toward failing
+    by (0 - (0.22 - h)) / h half-widths, closer to its bound than MIR's change part (0.02 + m - 0.1) / m (m its
+    Tukey half-width) and than the other parts, so the holding row shows the MIR part (null 0)."""
+    h = stats.t.ppf(1 - (1 - P1_LEVEL) / 2, 2) * 0.01 * np.sqrt(7) / np.sqrt(3)
+    m = stats.studentized_range.ppf(P1_LEVEL, 3, 4) * 0.01 / np.sqrt(3)
+    severity, change_severity = (h - 0.22) / h, (0.02 + m - 0.1) / m
+    assert 2 * severity < change_severity < severity  # the MIR part is shown, but not at twice its severity
+    c = pruning.check_P1(prune_table(mir=0.74))
+    assert c.verdict == "holds"
+    assert c.null == 0.0 and c.interval == pytest.approx([0.22 - h, 0.22 + h])
+
+
 # -------------------------------------------------------------------------------------- grokking: G1, G2
 
 P = 59  # the modulus: chance is 1/p, the G1 bound 3/p
