@@ -319,6 +319,75 @@ def test_T4_inconclusive_when_a_spectrum_has_no_rho():
     assert c.verdict == "inconclusive"
 
 
+@pytest.mark.parametrize(
+    "mir, hdr, verdict",
+    [
+        ((-1e-9, 0.4, 1.0), (0.0, 0.6, 1.0), "holds"),  # exactly the allowed round-off below 0
+        ((0.0, 0.4, 1.0), (0.0, 0.6, 1.0 + 1e-9), "holds"),  # and above 1
+        ((-2e-9, 0.4, 1.0), (0.0, 0.6, 1.0), "fails"),  # just beyond it
+        ((0.0, 0.4, 1.0), (0.0, 0.6, 1.0 + 2e-9), "fails"),
+    ],
+)
+def test_T3_tolerance_at_the_bounds_is_inclusive(mir, hdr, verdict):
+    assert nc_theory.check_T3(range_table(mir, hdr)).verdict == verdict
+
+
+def test_T3_counts_each_undefined_pair():
+    c = nc_theory.check_T3(range_table((0.1, np.nan, 0.9, np.nan), (0.2, 0.5, np.nan, np.nan)))
+    assert c.numbers["pairs"] == 1 and c.numbers["undefined"] == 3
+
+
+@pytest.mark.parametrize(
+    "error_gap, bound_gap",
+    [
+        (0.0, 0.1),  # the regression error attains Lemma 4.5's bound
+        (-1e-9, 0.1),  # below it by exactly the allowed round-off
+        (0.05, 0.0),  # Lemma 4.5's bound attains Thm 4.6's middle term
+        (0.05, -1e-9),  # above it by exactly the allowed round-off
+    ],
+)
+def test_T4_bounds_attained_within_round_off_are_no_violations(error_gap, bound_gap):
+    c = nc_theory.check_T4(regression_table(error_gap, bound_gap), rank_table())
+    assert (c.numbers["lemma45_violations"], c.numbers["thm46_violations"], c.verdict) == (0, 0, "holds")
+
+
+@pytest.mark.parametrize("above", [0.0, 1e-9, 2e-9])
+def test_T4_thm46_middle_term_at_its_right_end(above):
+    """Thm 4.6's middle term (r1 - r2 - 1) / r1 equal to its right end 1 - r2 / r1, or above it by the
+    round-off allowed, is no violation; beyond that every draw is one."""
+    reg = regression_table()
+    reg["thm46_mid"] = reg.thm46_right + above
+    c = nc_theory.check_T4(reg, rank_table())
+    assert c.numbers["thm46_violations"] == (3 if above > 1e-9 else 0)
+
+
+@pytest.mark.parametrize("over", [0.0, 1e-9, 2e-9])
+def test_T4_exp_entropy_at_the_rank(over):
+    """A flat spectrum has exp(H) = rank exactly; exp(H) above the rank by the allowed round-off is no
+    violation, beyond it each of the five ranks is one."""
+    c = nc_theory.check_T4(regression_table(), rank_table(flat=lambda r: r + over))
+    assert c.numbers["rank_violations"] == (5 if over > 1e-9 else 0)
+    assert c.verdict == ("fails" if over > 1e-9 else "holds")
+
+
+def test_T4_holds_at_rho_exactly_095():
+    """Ranks 1..16 with exp(H) ordered by a permutation with sum of squared rank differences 34: Spearman
+    rho = 1 - 6 * 34 / (16 * 255) = 0.95, the threshold itself, which holds."""
+    order = [1, 2, 3, 5, 8, 6, 7, 4, 9, 10, 11, 14, 13, 12, 15, 16]
+    ranks = np.arange(1, 17)
+    assert sum((o - r) ** 2 for o, r in zip(order, ranks, strict=True)) == 34
+    table = pd.concat(
+        [
+            pd.DataFrame({"rank": ranks, "spectrum": "flat", "exp_entropy": 0.1 * np.array(order, float)}),
+            pd.DataFrame({"rank": ranks, "spectrum": "decaying", "exp_entropy": 0.6 * ranks}),
+        ],
+        ignore_index=True,
+    )
+    c = nc_theory.check_T4(regression_table(), table)
+    assert c.numbers["rho"] == {"flat": 0.95, "decaying": 1.0}
+    assert c.verdict == "holds"
+
+
 # ------------------------------------------------------------------------------------------- nc_theory: X4
 
 BATCHES = {16: 128, 64: 32, 1024: 2}  # 2,048 samples: batches per batch size
@@ -385,6 +454,57 @@ def test_X4_fails_when_a_narrow_interval_excludes_the_exact_value_within_one_per
 def test_X4_inconclusive_on_an_empty_table():
     empty = pd.DataFrame(columns=["batch_size", "metric", "batch_mean", "exact", "bias", "sd", "batches"])
     assert nc_theory.check_X4(empty).verdict == "inconclusive"
+
+
+def test_X4_row_texts():
+    c = nc_theory.check_X4(bias_table())
+    half = stats.t.ppf(0.975, 31) * 0.01 / np.sqrt(32)
+    assert c.statistic == (
+        f"MIR batch-mean at batch 64: 0.550 [{0.55 - half:.3f}, {0.55 + half:.3f}] vs exact 0.500; relative gap "
+        "0.20 at batch 16, 0.02 at batch 1024 (synthetic)"
+    )
+    assert c.threshold == "interval clear of the exact value by more than 1 % and the gap shrinking with batch size"
+    one = nc_theory.check_X4(bias_table({64: 0.55}))
+    assert (one.id, one.verdict, one.statistic, one.threshold) == (
+        "X4",
+        "inconclusive",
+        "1 batch size(s): a gap needs two",
+        "",
+    )
+
+
+def test_X4_decides_with_two_batch_sizes():
+    c = nc_theory.check_X4(bias_table({16: 0.6, 64: 0.55}))
+    assert c.verdict == "holds" and c.numbers["batch_sizes"] == [16, 64, 64]
+
+
+@pytest.mark.parametrize(
+    "mir_batch, verdict",
+    [
+        ({16: 0.6, 64: 0.51, 1024: 0.505}, "holds"),  # 2 % above at 64 (+- 0.04 %): clear of the 1 % margin
+        ({16: 0.4, 64: 0.49, 1024: 0.495}, "holds"),  # 2 % below
+        ({16: 0.6, 64: 0.505, 1024: 0.501}, "inconclusive"),  # 1 % above (+- 0.7 %): straddles the margin
+    ],
+)
+def test_X4_margin_is_one_percent_of_the_exact_value(mir_batch, verdict):
+    """With the exact value 0.5 the margin is 0.005 (1 % of it); narrow intervals unless stated."""
+    sd = 0.01 if verdict == "inconclusive" else 0.001
+    assert nc_theory.check_X4(bias_table(mir_batch, sd=sd)).verdict == verdict
+
+
+def test_X4_a_gap_that_does_not_shrink_does_not_hold():
+    """The same 10 % gap at every batch size: biased, but not shown to depend on the batch size."""
+    c = nc_theory.check_X4(bias_table({16: 0.55, 64: 0.55, 1024: 0.55}))
+    assert c.numbers["gap_smallest_batch"] == c.numbers["gap_largest_batch"] == pytest.approx(0.1)
+    assert c.verdict == "inconclusive"
+
+
+def test_X4_fails_at_exactly_one_percent():
+    """Per-batch values without spread (sd 0) exactly 1 % above the exact value 0.78125 (0.0078125 = 2^-7,
+    so the sums are exact in binary): the interval lies within 1 %, the bound included."""
+    c = nc_theory.check_X4(bias_table({16: 0.9, 64: 0.7890625, 1024: 0.79}, exact=0.78125, sd=0.0))
+    assert c.interval == [0.7890625, 0.7890625]
+    assert c.verdict == "fails"
 
 
 # ------------------------------------------------------------------------------ dynamics: D1, D2, X2, X1
@@ -1190,6 +1310,41 @@ def test_P1_independent_networks_are_seeds_of_their_own():
         other = [pruning.independent_seed(seeds, s) for s in seeds]
         assert len(set(other)) == len(seeds) and not set(other) & set(seeds)
     assert pruning.independent_seed((0, 1, 2), 0) == 3 and pruning.independent_seed((4,), 4) == 5
+
+
+def test_P1_decides_at_the_sparsity_closest_to_90_percent_not_the_largest():
+    """Sparsities 0.5, 0.9, 0.95: the MIR part is read at 0.9, the middle of the table's linear MIR drop:
+    pruned MIR 0.9 - 0.02 / 2 = 0.89 against the independent network's 0.5 (exact values 0.05 above both)."""
+    c = pruning.check_P1(prune_table(sparsities=(0.5, 0.9, 0.95)))
+    assert c.numbers["mir_difference"][0] == pytest.approx(0.39)
+    assert c.exact == "MIR at 0.9: 0.940 vs independent 0.550 (exact)"
+
+
+def test_P1_notes_a_mir_part_without_seed_spread():
+    """The same paired difference 0.38 at 90 % in every seed: no interval, so the MIR part and the row are
+    undecided, noted "no seed spread"; an interval that straddles 0 (MIR at the null) adds no note."""
+    t = prune_table()
+    at90 = t.sparsity == 0.9
+    t.loc[at90, "independent_mir_batch"] = t.loc[at90, "mir_batch"] - 0.38
+    c = pruning.check_P1(t)
+    assert c.numbers["mir_difference"] == [pytest.approx(0.38), None, None]
+    assert c.numbers["change_verdict"] == "holds"
+    assert (c.verdict, c.note, c.label) == ("inconclusive", "no seed spread", "inconclusive (no seed spread)")
+    null = pruning.check_P1(prune_table(mir=0.5))
+    assert (null.verdict, null.note, null.label) == ("inconclusive", "", "inconclusive")
+
+
+def test_P1_row_shows_the_mir_part_when_it_is_the_holding_part_closest_to_its_bound():
+    """Pruned MIR 0.74 at 90 %: paired difference 0.22 with half-width h (t, 2 df, 98.75 %), toward failing
+    by (0 - (0.22 - h)) / h half-widths, closer to its bound than MIR's change part (0.02 + m - 0.1) / m (m its
+    Tukey half-width) and than the other parts, so the holding row shows the MIR part (null 0)."""
+    h = stats.t.ppf(1 - (1 - P1_LEVEL) / 2, 2) * 0.01 * np.sqrt(7) / np.sqrt(3)
+    m = stats.studentized_range.ppf(P1_LEVEL, 3, 4) * 0.01 / np.sqrt(3)
+    severity, change_severity = (h - 0.22) / h, (0.02 + m - 0.1) / m
+    assert 2 * severity < change_severity < severity  # the MIR part is shown, but not at twice its severity
+    c = pruning.check_P1(prune_table(mir=0.74))
+    assert c.verdict == "holds"
+    assert c.null == 0.0 and c.interval == pytest.approx([0.22 - h, 0.22 + h])
 
 
 # -------------------------------------------------------------------------------------- grokking: G1, G2

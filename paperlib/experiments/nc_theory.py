@@ -330,8 +330,6 @@ def check_T4(reg: pd.DataFrame, ranks: pd.DataFrame) -> Check:
         f"{errors}",
         "0 violations; rho >= 0.95",
         inconclusive=len(reg) == 0 or np.isnan(low),
-        evidence=None,
-        null=None,
         lemma45_violations=viol_45,
         thm46_violations=viol_46,
         rank_violations=viol_rank,
