@@ -1457,6 +1457,28 @@ def test_G1_says_its_bound_was_set_after_the_cpu_result():
     assert "bound set after the cpu result" in threshold and "replaced 0.5" in threshold
 
 
+def test_G1_test_accuracy_exactly_at_the_bound_holds():
+    """A test accuracy of exactly 3/p at memorization is within the bound ("at most 3/p")."""
+    assert grokking.check_G1(grok_table(test_at_mem=3 / P), P).verdict == "holds"
+
+
+def test_G1_row_text_and_evidence():
+    """The statistic in full (accuracy rounded to 3 places, chance 1/59 = 0.017, log 59 = 4.08), the one-run
+    evidence (the test accuracy at memorization, no interval), and no evidence when the run never memorizes."""
+    c = grokking.check_G1(grok_table(mirror=(0.9, 0.01, 800, 820)), P)
+    assert c.statistic == (
+        "memorization step 300, grokking step 1200, test accuracy at memorization 0.034 (chance 1/p = 0.017); "
+        "0.900 on the 800 test pairs whose mirror (b, a) was trained on, 0.010 on the 820 whose mirror was not; "
+        "test loss at memorization 5.00 against log p = 4.08"
+    )
+    assert c.estimate == pytest.approx(2 / P) and c.interval == [None, None] and c.method == "one run"
+    never = grokking.check_G1(grok_table(mem=None), P)
+    assert never.statistic == (
+        "memorization step None, grokking step 1200, test accuracy at memorization None (chance 1/p = 0.017)"
+    )
+    assert (never.estimate, never.interval, never.method) == (None, None, "")
+
+
 @pytest.mark.parametrize(
     "table, verdict",
     [
@@ -1519,6 +1541,59 @@ def test_G2_minimum_at_the_last_step_is_inconclusive():
     assert "set after the first cpu build" in c.threshold
 
 
+def test_G2_row_text_and_numbers():
+    """The whole row of the two-phase table. Window-5 medians of the knots: MIR's smoothed peak 0.52 is the
+    value at 500 in the windows of 500, 600 and 700 (the first, 500, is taken), its minimum after it the value
+    at 1400 in the windows of 1200-1400 (1200); HDR's minimum before 1200 the value at 700 in those of 500-700
+    (500), its peak the value at 1400 in those of 1200-1400 (1200). The test split's curves are constant: no
+    part holds there, and each turning point is the first step."""
+    c = grokking.check_G2(grok_table())
+    assert c.statistic == (
+        "train (decides): mir_rises: True, mir_lowest_after_grokking: True, hdr_falls: True, "
+        "hdr_peaks_near_grokking_then_drops: True, mir_peak: 500, mir_min: 1200, hdr_min: 500, hdr_peak: 1200; "
+        "test: 0 of 4 parts hold"
+    )
+    assert c.threshold == (
+        "all four parts, train split, batch mean (rule of 2026-11-29/12-04, set after the first cpu build "
+        "(2026-11-28))"
+    )
+    assert c.exact == "on the exact values all four parts: True" and c.note == ""
+    parts = ("mir_rises", "mir_lowest_after_grokking", "hdr_falls", "hdr_peaks_near_grokking_then_drops")
+    steps = ("mir_peak", "mir_min", "hdr_min", "hdr_peak")
+    assert c.numbers["test"] == {
+        **dict.fromkeys(parts, False),
+        **dict.fromkeys(steps, 100),
+        "last_step": 4000,
+        "at_last_step": "",
+        "undetermined": "",
+        "holds": False,
+    }
+
+
+def test_G2_without_grokking_says_so():
+    c = grokking.check_G2(grok_table(grok=None))
+    assert (c.verdict, c.label, c.numbers) == ("inconclusive", "inconclusive", {})
+    assert c.statistic == "no grokking step: the two-phase test needs one" and c.threshold == "all four parts"
+
+
+def test_G2_two_parts_at_the_last_step_leave_it_inconclusive():
+    """MIR falls by only 0.01 after its peak and is lowest at the last step (its part would fail: a drop under
+    the 0.02 margin), and HDR rises to the last step (its part would fail: no drop after the peak). Both parts
+    rest on a turning point at the last step, so neither decides: the two that are seen hold, and G2 is
+    inconclusive. The smoothed MIR peak is the value at 800 in the windows of 600-800 (600 is taken)."""
+    table = grok_table(mir=([100, 600, 4000], [0.2, 0.6, 0.59]), hdr=([100, 500, 4000], [0.8, 0.3, 0.7]))
+    c = grokking.check_G2(table)
+    assert c.verdict == "inconclusive"
+    assert c.label == "inconclusive (mir_min, hdr_peak at the last evaluated step)"
+    assert c.statistic == (
+        "train (decides): mir_rises: True, mir_lowest_after_grokking: False, hdr_falls: True, "
+        "hdr_peaks_near_grokking_then_drops: False, mir_peak: 600, mir_min: 4000, hdr_min: 500, hdr_peak: 4000; "
+        "at the last evaluated step 4000: mir_min, hdr_peak; test: 0 of 4 parts hold"
+    )
+    undetermined = "mir_lowest_after_grokking, hdr_peaks_near_grokking_then_drops"
+    assert c.numbers["train"]["undetermined"] == undetermined
+
+
 # ------------------------------------------------------------------------------------------ grokking: X5
 
 MIRRORED_HOLDS = (0.9, 0.01, 800, 820)  # mirrors answered, the rest at chance (3/p = 0.051)
@@ -1557,6 +1632,61 @@ def test_X5_numbers_and_intervals():
     fails = grokking.check_X5(grok_table(mirror=(0.9, 0.2, 800, 820)), P)
     assert fails.estimate == 0.2  # the unmirrored interval decided
     assert grokking.check_X5(grok_table(), P).label == "inconclusive (no mirrored split)"
+
+
+def wilson_by_roots(acc, n, level):
+    """Wilson's score interval as the two roots in q of (acc - q)^2 n = z^2 q (1 - q), z the normal quantile
+    of (1 + level) / 2: the quadratic (n + z^2) q^2 - (2 n acc + z^2) q + n acc^2 = 0."""
+    z = stats.norm.ppf((1 + level) / 2)
+    return sorted(np.roots([n + z * z, -(2 * n * acc + z * z), n * acc * acc]).real)
+
+
+def test_X5_row_text_and_numbers():
+    """The whole row where X5 holds, the intervals solved from Wilson's quadratic at 97.5 %."""
+    c = grokking.check_X5(grok_table(mirror=MIRRORED_HOLDS), P)
+    m, u = wilson_by_roots(0.9, 800, 0.975), wilson_by_roots(0.01, 820, 0.975)
+    assert c.statistic == (
+        f"test accuracy at memorization (step 300): mirrored pairs 0.900 [{m[0]:.3f}, {m[1]:.3f}] (n = 800), "
+        f"unmirrored pairs 0.010 [{u[0]:.3f}, {u[1]:.3f}] (n = 820); chance 1/p = 0.017"
+    )
+    threshold = "mirrored interval above 3/p = 0.051, unmirrored at or below it (Wilson, 97.5 % each)"
+    assert c.threshold == threshold
+    assert c.numbers == {
+        "memorization": 300,
+        "mirrored": pytest.approx([0.9, *m]),
+        "unmirrored": pytest.approx([0.01, *u]),
+        "n_mirrored": 800,
+        "n_unmirrored": 820,
+        "level": pytest.approx(0.975),
+    }
+
+
+@pytest.mark.parametrize(
+    "mirror, shown, label",
+    [
+        ((0.9, 0.045, 800, 820), "unmirrored", "inconclusive (an interval straddles 3/p)"),
+        ((0.06, 0.01, 800, 820), "mirrored", "inconclusive (an interval straddles 3/p)"),
+        ((0.01, 0.01, 800, 820), "mirrored", "fails"),  # the mirrored interval lies below 3/p
+    ],
+    ids=["straddles u", "straddles m", "mirrored low"],
+)
+def test_X5_row_shows_the_interval_that_decided(mirror, shown, label):
+    """Where the unmirrored interval straddles 3/p beside a mirrored one above it, the unmirrored interval
+    is shown; where the mirrored one straddles or lies below, the mirrored one."""
+    acc_m, acc_u, n_m, n_u = mirror
+    acc, n = (acc_m, n_m) if shown == "mirrored" else (acc_u, n_u)
+    c = grokking.check_X5(grok_table(mirror=mirror), P)
+    assert (c.label, c.estimate) == (label, acc)
+    assert c.interval == pytest.approx(wilson_by_roots(acc, n, 0.975))
+
+
+def test_X5_without_memorization_or_mirrored_pairs_says_so():
+    never = grokking.check_X5(grok_table(mem=None, mirror=MIRRORED_HOLDS), P)
+    assert (never.label, never.statistic) == ("inconclusive (no memorization)", "no memorization step")
+    empty = grokking.check_X5(grok_table(mirror=(0.9, 0.01, 0, 820)), P)  # no mirrored pairs: no interval
+    assert empty.label == "inconclusive (no mirrored split)"
+    assert empty.statistic == "no mirrored split logged at memorization"
+    assert (empty.estimate, empty.interval, empty.method) == (None, None, "")
 
 
 # ------------------------------------------------------------------------------- info losses: E1, E2
