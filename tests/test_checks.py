@@ -1051,6 +1051,170 @@ def test_L3_pairs_the_common_seeds():
     )
 
 
+def t_text(values, level: float = 0.95) -> str:
+    """'mean [low, high]' to 3 decimals: Student's t interval of ``values`` computed here from its formula."""
+    x = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return f"{x.mean():.3f} [{x.mean() - half:.3f}, {x.mean() + half:.3f}]"
+
+
+def test_L1_texts_and_note():
+    """The statistic lists the flat path's range parts (or says there is none); an inconclusive verdict on a
+    flat path carries no note (the note is for "no flat path" only)."""
+    c = lmc.check_L1(paths(BROKEN_HIGH, path_table(3e-4, mir_bump=0.02, hdr_dip=0.03)))
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * 0.002 / np.sqrt(3)  # MIR ranges 0.018, 0.02, 0.022 at 97.5 %
+    assert c.statistic.startswith(f"lr 0.0003: MIR range 0.020 [{0.02 - half:.3f}, {0.02 + half:.3f}]; ")
+    assert "; lr 0.0003: HDR range 0.030 [" in c.statistic
+    none = lmc.check_L1(paths(BROKEN_HIGH))
+    assert none.statistic == "no path with a barrier interval within the flat limit"
+    straddles = lmc.check_L1(paths(BROKEN_HIGH, path_table(3e-4, mir_bump=(0.01, 0.05, 0.09))))
+    assert (straddles.verdict, straddles.note, straddles.label) == ("inconclusive", "", "inconclusive")
+
+
+def test_L1_evidence_is_a_range_without_an_interval_before_any_interval():
+    """HDR's range is 0.03 at every seed (no spread, no interval) and MIR's spreads: L1 cannot hold, and its
+    evidence is the part it cannot bound (HDR), even though it comes after MIR."""
+    c = lmc.check_L1(paths(BROKEN_HIGH, path_table(3e-4, mir_bump=0.02, hdr_dip=(0.03, 0.03, 0.03))))
+    assert c.verdict == "inconclusive" and c.note == ""
+    assert c.estimate == pytest.approx(0.03) and c.interval == [None, None]
+
+
+def test_L2_texts():
+    """The statistic names each part; the threshold gives the Bonferroni level over the parts; with no
+    broken path the statistic says so and no part decides."""
+    c = lmc.check_L2(paths(BROKEN_HIGH, FLAT_LOW))
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * 0.02 / np.sqrt(3)  # bumps 0.18, 0.2, 0.22 at 97.5 %
+    bump = f"0.200 [{0.2 - half:.3f}, {0.2 + half:.3f}]"
+    assert c.statistic.startswith(f"lr 0.03: MIR bump at the barrier {bump}; ")
+    assert "; lr 0.03: HDR dip -0.100 [" in c.statistic
+    assert c.threshold == (
+        "bump interval above 0 and dip interval below 0 (97.5 %, Bonferroni over 2 parts) on every path whose "
+        "mean barrier is above 0.10"
+    )
+    none = lmc.check_L2(paths(FLAT_LOW, path_table(0.01, barrier=0.05)))
+    assert none.statistic == "no path between spawned copies with a mean barrier above 0.1"
+    assert none.numbers["deciding"] == ""
+    assert none.threshold.startswith("bump interval above 0 and dip interval below 0 on every path")
+
+
+def test_L2_inconclusive_on_a_broken_path_has_no_note():
+    t = paths(path_table(0.03, barrier=0.5, mir_bump=(-0.05, 0.01, 0.07)), FLAT_LOW)
+    c = lmc.check_L2(t)
+    assert (c.verdict, c.note, c.label) == ("inconclusive", "", "inconclusive")
+
+
+def test_L2_negative_control_numbers():
+    """The control's MIR bump and HDR dip are its seeds' means: bumps 0.045, 0.05, 0.055 and steps -0.018,
+    -0.02, -0.022 from the ends inward."""
+    control = path_table(0.03, barrier=0.6, mir_bump=0.05, hdr_dip=0.02, pair=lmc.DIFFERENT)
+    shown = lmc.check_L2(paths(BROKEN_HIGH, FLAT_LOW, control)).numbers["negative_control"]
+    assert shown["lr 0.03 (different init)"]["mir_bump"] == pytest.approx(0.05)
+    assert shown["lr 0.03 (different init)"]["hdr_dip"] == pytest.approx(-0.02)
+
+
+def test_L3_without_a_path_at_spawn_step_0():
+    """Only spawned copies and a negative control: no path on the learning-rate axis, inconclusive."""
+    control = path_table(0.03, barrier=0.6, pair=lmc.DIFFERENT)
+    for table in (SPAWN_FLAT, paths(SPAWN_FLAT, control)):
+        c = lmc.check_L3(table)
+        assert (c.id, c.verdict, c.note) == ("L3", "inconclusive", "")
+        assert (c.statistic, c.threshold) == ("no path", "")
+
+
+def test_L3_texts():
+    c = lmc.check_L3(paths(BROKEN_HIGH, FLAT_LOW))
+    assert c.threshold == (
+        "barrier drop and falling ranges of accuracy, MIR and HDR, each interval above 0, and LMC (barrier "
+        "within 0.02) at the lowest comparable learning rate; fails when a difference lies below 0 or the low "
+        "rate's barrier interval above 0.1 (Bonferroni over these five intervals); the comparability margin "
+        "(0.03) was set after the first cpu build"
+    )
+    assert c.statistic.startswith(
+        "lr 0.03: barrier 0.500 at end-point accuracy 0.900, lr 0.0003: barrier 0.000 at end-point accuracy "
+        "0.900; from lr 0.03 to 0.0003 (99 % intervals): barrier drop "
+    )
+
+
+def test_L3_statistic_joins_the_settings():
+    a = paths(path_table(0.03, barrier=0.5, setting="a"), path_table(3e-4, setting="a"))
+    b = paths(path_table(0.03, barrier=0.2, setting="b"), path_table(3e-4, barrier=0.5, setting="b"))
+    c = lmc.check_L3(paths(a, b))
+    assert c.statistic == f"{lmc.check_L3(a).statistic}; {lmc.check_L3(b).statistic}"
+    assert c.statistic.startswith("a lr 0.03: barrier 0.500") and "; b lr 0.03: barrier 0.200" in c.statistic
+
+
+X6_HOLDS = paths(BROKEN_HIGH, path_table(0.03, barrier=0.2, k=20), SPAWN_FLAT)
+
+
+def test_X6_texts():
+    """Barriers per spawn step (95 % t intervals), the drop from k = 0 to k = 100 at 97.5 % (two ways to fail)
+    and whether LMC holds there."""
+    c = lmc.check_X6(X6_HOLDS)
+    k0, k100 = (0.45, 0.5, 0.55), (0.0045, 0.005, 0.0055)
+    drop = [a - b for a, b in zip(k0, k100, strict=True)]
+    assert c.statistic == (
+        f"barrier against the spawn step at lr 0.03: k = 0: {t_text(k0)}; k = 20: {t_text((0.18, 0.2, 0.22))}; "
+        f"k = 100: {t_text(k100)}; barrier drop from k = 0 to 100 {t_text(drop, 0.975)}; LMC at k = 100: yes"
+    )
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * np.std(drop, ddof=1) / np.sqrt(3)
+    assert c.interval == pytest.approx([0.495 - half, 0.495 + half]) and c.null == 0.0
+    assert c.threshold == (
+        "drop interval above 0 and LMC at the last spawn step (every seed's barrier and its interval within "
+        "0.02); fails when the drop lies below 0 or the barrier there lies above 0.1 (97.5 %, Bonferroni over 2 "
+        "parts)"
+    )
+    late = lmc.check_X6(paths(BROKEN_HIGH, path_table(0.03, barrier=0.4, k=100)))
+    assert late.verdict == "fails" and late.statistic.endswith("; LMC at k = 100: no") and late.null == 0.0
+
+
+def test_X6_texts_when_not_decided():
+    one = lmc.check_X6(BROKEN_HIGH)
+    assert (one.statistic, one.threshold) == ("no spawn step beyond k = 0", "")
+    c = lmc.check_X6(paths(path_table(0.03, barrier=0.05), SPAWN_FLAT))
+    assert c.verdict == "inconclusive" and c.threshold == "k = 0 broken (mean barrier above 0.1)"
+    k0, k100 = (0.045, 0.05, 0.055), (0.0045, 0.005, 0.0055)
+    shown = f"k = 0: {t_text(k0)}; k = 100: {t_text(k100)}"
+    assert c.statistic == f"barrier against the spawn step at lr 0.03: {shown}"
+    assert c.numbers["stable_from"] == 100 and set(c.numbers["barrier_by_k"]) == {"0", "100"}
+
+
+def test_X6_spawn_step_1_counts():
+    c = lmc.check_X6(paths(BROKEN_HIGH, path_table(0.03, barrier=0.005, k=1)))
+    assert c.verdict == "holds" and c.numbers["stable_from"] == 1
+
+
+def test_X6_one_seed_at_the_spawn_step():
+    """One seed spawned late: no paired interval, and one seed is not flat: inconclusive."""
+    c = lmc.check_X6(paths(BROKEN_HIGH, path_table(0.03, barrier=0.005, k=100, seeds=(0,))))
+    late = c.numbers["barrier_by_k"]["100"]
+    assert c.verdict == "inconclusive" and late[0] == pytest.approx(0.005) and late[1:] == [None, None]
+    assert c.estimate == pytest.approx(0.45 - 0.005) and c.interval == [None, None]
+
+
+def test_X6_reads_only_the_spawned_learning_rate():
+    """A flat path at lr 3e-4 spawned at 0 does not enter lr 0.03's curve."""
+    c = lmc.check_X6(paths(X6_HOLDS, FLAT_LOW))
+    assert c.verdict == "holds" and c.numbers["barrier_by_k"]["0"][0] == pytest.approx(0.5)
+
+
+def test_X6_pairs_the_common_seeds():
+    """Seed 3 is spawned at k = 100 only: the drop is read over seeds 0-2 (k = 100's barriers at four seeds
+    spread 0.00425 ... 0.00575)."""
+    c = lmc.check_X6(paths(BROKEN_HIGH, path_table(0.03, barrier=0.005, k=100, seeds=(0, 1, 2, 3))))
+    paired = [0.45 - 0.00425, 0.5 - 0.00475, 0.55 - 0.00525]
+    assert c.verdict == "holds" and c.estimate == pytest.approx(np.mean(paired))
+
+
+def test_X6_still_broken_is_read_at_the_familywise_level():
+    """The late barriers 0.165, 0.2, 0.235: their 95 % interval lies above 0.10 but their 97.5 % one (the
+    level over X6's two ways to fail) does not, so X6 does not fail; it does not hold either (not flat)."""
+    late = (0.165, 0.2, 0.235)
+    half = lambda level: stats.t.ppf(0.5 + level / 2, 2) * np.std(late, ddof=1) / np.sqrt(3)  # noqa: E731
+    assert 0.2 - half(0.95) > 0.1 > 0.2 - half(0.975)
+    c = lmc.check_X6(paths(BROKEN_HIGH, path_table(0.03, barrier=late, k=100)))
+    assert (c.verdict, c.note) == ("inconclusive", "")
+
+
 # -------------------------------------------------------------------------------- label_smoothing: S1
 
 SEED_OFFSETS = (-1.0, 0.0, 1.0)  # seed k's residual at a level: SEED_OFFSETS[k] x spread x that level's sign
